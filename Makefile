@@ -1,0 +1,46 @@
+# The two commands: `make run` (the default pipeline) and `make test` (the test suite).
+# Both set everything up on a fresh machine: venv, pip install, the Debian data package.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+STAMP := $(VENV)/.installed-stamp
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+FASHION_DIR := /usr/share/datasets/fashion-mnist
+export PATH := $(BIN):$(PATH)
+
+.PHONY: run test test-fast lint install system-deps params clean-outputs
+
+run: install system-deps
+	dvc repro
+	@cat reports/summary.md
+
+test: install system-deps
+	python -m pytest -q
+
+test-fast: install
+	python -m pytest -q -m "not slow"
+
+lint: install
+	ruff check src tests
+	ruff format --check src tests
+
+params: install
+	aegan params
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
+	@touch $@
+
+# Fashion-MNIST, offline: Debian ships the canonical files.
+system-deps:
+	@if [ ! -f $(FASHION_DIR)/train-images-idx3-ubyte.gz ]; then \
+	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
+	fi
+
+clean-outputs:
+	rm -rf data/raw data/prepared models metrics reports runs mlflow.db

@@ -1,0 +1,126 @@
+"""Configuration: composing conf/ with Hydra, writing params.yaml, and checking names before work starts.
+
+Two roots share the groups in conf/: `config.yaml` (one training run; what `aegan train` composes) and
+`pipeline.yaml` (every variant side by side; composed into params.yaml for DVC). A DVC stage rebuilds
+the one-run config from params.yaml with `run_config`, so both paths train from the same structure.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+from omegaconf import DictConfig, OmegaConf
+
+from aegan.errors import ConfigError
+
+PARAMS_HEADER = (
+    "# Generated from conf/pipeline.yaml by `aegan params` (or `dvc exp run -S ...`). Do not edit by hand:\n"
+    "# change conf/ and run `aegan params`; a test fails when this file is stale.\n"
+)
+RUN_KEYS = ("paths", "trainer", "logger", "limits", "seed")
+
+
+def project_root(start: Path | str | None = None) -> Path:
+    """The nearest directory at or above `start` (default: cwd or $AEGAN_ROOT) holding conf/pipeline.yaml."""
+    here = Path(start or os.environ.get("AEGAN_ROOT") or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "conf" / "pipeline.yaml").is_file():
+            return candidate
+    raise ConfigError(f"no aegan project found at or above {here} (looked for conf/pipeline.yaml)")
+
+
+def options(root: Path, group: str) -> list[str]:
+    """The choices of a config group, e.g. options(root, 'model') -> ['dense_ae', ...]."""
+    return sorted(p.stem for p in (root / "conf" / group).glob("*.yaml"))
+
+
+def compose(root: Path, config_name: str, overrides: Sequence[str] = ()) -> DictConfig:
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        with initialize_config_dir(str(root / "conf"), version_base="1.3"):
+            return hydra_compose(config_name, overrides=list(overrides))
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError(f"invalid configuration: {exc}") from exc
+
+
+def render_params(root: Path, overrides: Sequence[str] = ()) -> dict:
+    cfg = compose(root, "pipeline", overrides)
+    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+
+
+def write_params(root: Path, overrides: Sequence[str] = ()) -> Path:
+    from aegan.io import atomic_write_text
+
+    params = render_params(root, overrides)
+    path = root / "params.yaml"
+    atomic_write_text(path, PARAMS_HEADER + yaml.safe_dump(params, sort_keys=False))
+    return path
+
+
+def params_are_current(root: Path, overrides: Sequence[str] = ()) -> bool:
+    return load_params(root, as_dict=True) == render_params(root, overrides)
+
+
+def load_params(root: Path, as_dict: bool = False) -> DictConfig | dict:
+    path = root / "params.yaml"
+    if not path.exists():
+        raise ConfigError(f"{path} does not exist: run `aegan params` to compose it from conf/")
+    data = yaml.safe_load(path.read_text())
+    return data if as_dict else OmegaConf.create(data)
+
+
+def _pick(table: DictConfig, name: str, what: str) -> DictConfig:
+    if name not in table:
+        raise ConfigError(f"unknown {what} {name!r}; valid: {sorted(table.keys())}")
+    return table[name]
+
+
+def run_config(params: DictConfig, model: str | None, data: str) -> DictConfig:
+    """The one-run config (same keys as conf/config.yaml) for (model, data) out of params.yaml."""
+    cfg = {key: params[key] for key in RUN_KEYS}
+    cfg["data"] = _pick(params.datasets, data, "dataset")
+    if model is not None:
+        cfg["model"] = _pick(params.models, model, "model")
+    cfg["ckpt_path"] = None
+    run = OmegaConf.create(OmegaConf.to_container(OmegaConf.create(cfg), resolve=True))
+    validate(run)
+    return run
+
+
+def validate(cfg: DictConfig) -> None:
+    """Catch config mistakes before any work starts, naming the key and what is allowed."""
+    from aegan.models.registry import FAMILIES
+
+    def positive(key: str, value: object) -> None:
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ConfigError(f"{key} must be a positive integer, got {value!r}")
+
+    if "model" in cfg:
+        family = cfg.model.get("family")
+        if family not in FAMILIES:
+            raise ConfigError(f"model.family {family!r} is unknown; valid: {sorted(FAMILIES)}")
+        positive("model.batch_size", cfg.model.batch_size)
+        if "latent_dim" in cfg.model:
+            positive("model.latent_dim", cfg.model.latent_dim)
+    data = cfg.data
+    if data.kind not in ("idx", "image_folder"):
+        raise ConfigError(f"data.kind must be 'idx' or 'image_folder', got {data.kind!r}")
+    positive("data.image_size", data.image_size)
+    if data.channels not in (1, 3):
+        raise ConfigError(f"data.channels must be 1 or 3, got {data.channels!r}")
+    for split, limit in (cfg.get("limits") or {}).items():
+        if limit is not None:
+            positive(f"limits.{split}", limit)
+    positive("trainer.max_epochs", cfg.trainer.max_epochs)
+
+
+def resolve_path(root: Path, path: str | Path) -> Path:
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else root / path

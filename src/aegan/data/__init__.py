@@ -1,0 +1,1 @@
+"""Data: sources and downloads -> readers -> prepare (to [-1, 1] tensors) -> the in-memory datamodule."""

@@ -1,0 +1,105 @@
+"""A LightningDataModule that serves prepared tensors from memory, a whole batch per indexing op.
+
+No Dataset/DataLoader per-item Python overhead: each batch is one `tensor[index]` gather. On a GPU the
+whole split is moved to the device once, so batches never cross the host-device boundary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from aegan.data.prepare import read_manifest
+
+
+class TensorBatches:
+    """Iterable of (images, targets) batches over in-memory tensors; reshuffled per epoch by seed+epoch."""
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        targets: torch.Tensor,
+        batch_size: int,
+        *,
+        shuffle: bool,
+        seed: int = 0,
+        epoch: Callable[[], int] = lambda: 0,
+        drop_last: bool = False,
+    ) -> None:
+        self.images, self.targets = images, targets
+        self.batch_size, self.shuffle, self.seed, self.epoch = batch_size, shuffle, seed, epoch
+        self.drop_last = drop_last
+
+    def __len__(self) -> int:
+        n = len(self.images)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n = len(self.images)
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(self.seed + self.epoch())
+            order = torch.randperm(n, generator=generator).to(self.images.device)
+        else:
+            order = None
+        for i in range(len(self)):
+            if order is None:
+                sl = slice(i * self.batch_size, (i + 1) * self.batch_size)
+                yield self.images[sl].float(), self.targets[sl]
+            else:
+                idx = order[i * self.batch_size : (i + 1) * self.batch_size]
+                yield self.images[idx].float(), self.targets[idx]
+
+
+class PreparedDataModule(L.LightningDataModule):
+    """Serves data/prepared/<name>/{train,val,test}.pt."""
+
+    def __init__(self, prepared_dir: Path | str, batch_size: int, seed: int = 0, to_device: bool = True) -> None:
+        super().__init__()
+        self.prepared_dir = Path(prepared_dir)
+        self.batch_size, self.seed, self.to_device = batch_size, seed, to_device
+        self.manifest = read_manifest(self.prepared_dir)
+        self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.manifest["splits"]["train"]["shape"][1:])  # type: ignore[return-value]
+
+    def load_split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        if name not in self.splits:
+            data = torch.load(self.prepared_dir / f"{name}.pt", weights_only=True)
+            images = data["images"]
+            targets = data.get("labels", data.get("attributes"))
+            if targets is None:
+                targets = torch.zeros(len(images), dtype=torch.int64)
+            device = self._device()
+            self.splits[name] = (images.to(device), targets.to(device))
+        return self.splits[name]
+
+    def _device(self) -> torch.device:
+        if self.to_device and self.trainer is not None:
+            return self.trainer.strategy.root_device
+        return torch.device("cpu")
+
+    def setup(self, stage: str | None = None) -> None:
+        names = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}.get(stage or "", ())
+        for name in names:
+            self.load_split(name)
+
+    def _epoch(self) -> int:
+        return self.trainer.current_epoch if self.trainer is not None else 0
+
+    def batches(self, name: str, shuffle: bool = False) -> TensorBatches:
+        images, targets = self.load_split(name)
+        return TensorBatches(images, targets, self.batch_size, shuffle=shuffle, seed=self.seed, epoch=self._epoch)
+
+    def train_dataloader(self) -> TensorBatches:
+        return self.batches("train", shuffle=True)
+
+    def val_dataloader(self) -> TensorBatches:
+        return self.batches("val")
+
+    def test_dataloader(self) -> TensorBatches:
+        return self.batches("test")

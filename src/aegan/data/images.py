@@ -1,0 +1,44 @@
+"""Reader for folders of image files (LEGO bricks, CelebA): decode, convert, resize to uint8 arrays.
+
+A file that cannot be decoded is reported back as skipped with its reason, never silently dropped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from aegan.errors import DataFormatError
+
+_MODES = {1: "L", 3: "RGB"}
+
+
+def load_image(path: Path, size: int, channels: int, resize: str) -> np.ndarray:
+    """Decode one image into a (channels, size, size) uint8 array; DataFormatError when unreadable."""
+    if channels not in _MODES:
+        raise ValueError(f"channels must be 1 or 3, got {channels}")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            img = img.convert(_MODES[channels])
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise DataFormatError(f"{path}: unreadable image ({exc.__class__.__name__}: {exc})") from exc
+    if resize == "center_crop":
+        w, h = img.size
+        side = min(w, h)
+        left, top = (w - side) // 2, (h - side) // 2
+        img = img.crop((left, top, left + side, top + side))
+    elif resize != "stretch":
+        raise ValueError(f"resize must be 'stretch' or 'center_crop', got {resize!r}")
+    if img.size != (size, size):
+        img = img.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=None)
+    array = np.asarray(img, dtype=np.uint8)
+    return array[None] if channels == 1 else array.transpose(2, 0, 1)
+
+
+def label_from_filename(path: Path) -> str:
+    """LEGO renders are named '<part> <name> <view>.png': the label is everything but the view."""
+    stem = path.stem
+    return stem.rsplit(" ", 1)[0] if " " in stem else stem

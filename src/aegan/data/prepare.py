@@ -1,0 +1,191 @@
+"""The `prepare` stage: raw files -> [-1, 1] tensors per split + a manifest.
+
+Output (data/prepared/<name>/): train.pt, val.pt, test.pt, each a dict with `images` (N, C, H, W) in
+[-1, 1] and, where the dataset has them, `labels` (N,) or `attributes` (N, A); and manifest.json
+(counts, shapes, dtype, value range, input checksums, skipped files, the config used).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from omegaconf import OmegaConf
+from tqdm.auto import tqdm
+
+from aegan.data.idx import read_idx
+from aegan.data.images import label_from_filename, load_image
+from aegan.errors import DataFormatError
+from aegan.io import atomic_dir, atomic_write_json, md5_file
+
+SPLITS = ("train", "val", "test")
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+_MAX_LISTED_SKIPS = 50
+
+
+def to_unit_range(images: np.ndarray | torch.Tensor, dtype: str) -> torch.Tensor:
+    """uint8 [0, 255] -> [-1, 1] in the configured floating dtype."""
+    if dtype not in _DTYPES:
+        raise DataFormatError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
+    tensor = torch.as_tensor(images)
+    return (tensor.to(torch.float32) / 127.5 - 1.0).to(_DTYPES[dtype])
+
+
+def _resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    if images.shape[-1] == size and images.shape[-2] == size:
+        return images
+    out = F.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return out.round().clamp(0, 255).to(torch.uint8)
+
+
+def _split_indices(n: int, fractions: dict[str, float], seed: int) -> dict[str, np.ndarray]:
+    """A seeded random partition of range(n) into the named parts (the rest is 'train')."""
+    order = np.random.default_rng(seed).permutation(n)
+    parts, start = {}, 0
+    for name, fraction in fractions.items():
+        count = round(n * fraction)
+        parts[name] = np.sort(order[start : start + count])
+        start += count
+    parts["train"] = np.sort(order[start:])
+    return parts
+
+
+def _idx_splits(cfg: Any, raw: Path, seed: int) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    files = cfg.source.files
+    arrays = {key: read_idx(raw / spec.name) for key, spec in files.items()}
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+            raise DataFormatError(
+                f"{cfg.name}: {split} images {images.shape} and labels {labels.shape} do not match"
+            )
+    images = _resize(torch.from_numpy(arrays["train_images"]).unsqueeze(1), cfg.image_size)
+    test_images = _resize(torch.from_numpy(arrays["test_images"]).unsqueeze(1), cfg.image_size)
+    parts = _split_indices(len(images), {"val": cfg.split.val_fraction}, seed)
+    train_labels = torch.from_numpy(arrays["train_labels"].astype(np.int64))
+    splits = {
+        name: {"images": images[idx], "labels": train_labels[idx]} for name, idx in parts.items()
+    }
+    splits["test"] = {
+        "images": test_images,
+        "labels": torch.from_numpy(arrays["test_labels"].astype(np.int64)),
+    }
+    inputs = {spec.name: md5_file(raw / spec.name) for spec in files.values()}
+    return splits, {"inputs": inputs, "skipped": {"count": 0, "files": []}}
+
+
+def _image_folder_splits(cfg: Any, raw: Path, seed: int) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    files = sorted(p for p in raw.glob(cfg.source.image_glob) if p.is_file() and not p.name.startswith("."))
+    if cfg.get("max_images"):
+        keep = np.sort(np.random.default_rng(seed).permutation(len(files))[: cfg.max_images])
+        files = [files[i] for i in keep]
+    if not files:
+        raise DataFormatError(f"{cfg.name}: no files match {cfg.source.image_glob!r} under {raw}")
+
+    attributes = None
+    if cfg.source.get("attributes_csv"):
+        csv_paths = list(raw.rglob(cfg.source.attributes_csv))
+        if not csv_paths:
+            raise DataFormatError(f"{cfg.name}: attributes file {cfg.source.attributes_csv} not found under {raw}")
+        try:
+            attributes = pd.read_csv(csv_paths[0]).set_index("image_id")
+        except (ValueError, KeyError, pd.errors.ParserError) as exc:
+            raise DataFormatError(f"{csv_paths[0]}: unreadable attribute table ({exc})") from exc
+
+    images, names, skipped = [], [], []
+    for path in tqdm(files, desc=f"decode {cfg.name}", unit="img", mininterval=1.0):
+        if attributes is not None and path.name not in attributes.index:
+            skipped.append({"file": str(path.relative_to(raw)), "reason": "no row in the attribute table"})
+            continue
+        try:
+            images.append(load_image(path, cfg.image_size, cfg.channels, cfg.resize))
+        except DataFormatError as exc:
+            skipped.append({"file": str(path.relative_to(raw)), "reason": str(exc).split(": ", 1)[-1]})
+            continue
+        names.append(path)
+    if not images:
+        raise DataFormatError(f"{cfg.name}: none of the {len(files)} files under {raw} could be decoded")
+
+    data: dict[str, Any] = {"images": torch.from_numpy(np.stack(images))}
+    extra: dict[str, Any] = {}
+    if attributes is not None:
+        table = attributes.loc[[p.name for p in names]]
+        data["attributes"] = torch.from_numpy(table.to_numpy(dtype=np.int8))
+        extra["attribute_names"] = list(table.columns)
+    else:
+        labels = [label_from_filename(p) for p in names]
+        classes = sorted(set(labels))
+        index = {c: i for i, c in enumerate(classes)}
+        data["labels"] = torch.tensor([index[c] for c in labels], dtype=torch.int64)
+        extra["classes"] = classes
+
+    parts = _split_indices(
+        len(names), {"test": cfg.split.test_fraction, "val": cfg.split.val_fraction}, seed
+    )
+    splits = {name: {k: v[torch.from_numpy(idx)] for k, v in data.items()} for name, idx in parts.items()}
+    digest = hashlib.md5(usedforsecurity=False)
+    for path in files:
+        digest.update(f"{path.relative_to(raw)}:{md5_file(path)}\n".encode())
+    info = {
+        "inputs": {"files": len(files), "md5_of_file_md5s": digest.hexdigest()},
+        "skipped": {"count": len(skipped), "files": skipped[:_MAX_LISTED_SKIPS]},
+        **extra,
+    }
+    return splits, info
+
+
+def _limit(split: dict[str, torch.Tensor], limit: int | None, seed: int) -> dict[str, torch.Tensor]:
+    n = len(split["images"])
+    if limit is None or limit >= n:
+        return split
+    keep = torch.from_numpy(np.sort(np.random.default_rng(seed).permutation(n)[:limit]))
+    return {k: v[keep] for k, v in split.items()}
+
+
+def prepare_dataset(cfg: Any, raw_root: Path, prepared_root: Path, limits: Any, seed: int) -> Path:
+    """Run the prepare stage for dataset config `cfg`; returns data/prepared/<name>."""
+    raw = raw_root / cfg.name
+    if not raw.is_dir():
+        raise DataFormatError(f"{raw} does not exist: run the download stage first (`dvc repro download@{cfg.name}`)")
+    reader = _idx_splits if cfg.kind == "idx" else _image_folder_splits
+    splits, info = reader(cfg, raw, seed)
+    dest = prepared_root / cfg.name
+    manifest: dict[str, Any] = {
+        "dataset": cfg.name,
+        "seed": seed,
+        "dtype": cfg.dtype,
+        "config": OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else cfg,
+        "limits": OmegaConf.to_container(limits) if OmegaConf.is_config(limits) else limits,
+        "splits": {},
+        **info,
+    }
+    with atomic_dir(dest) as tmp:
+        for i, name in enumerate(SPLITS):
+            split = _limit(splits[name], (limits or {}).get(name), seed + i)
+            split["images"] = to_unit_range(split["images"], cfg.dtype)
+            torch.save(split, tmp / f"{name}.pt")
+            images = split["images"]
+            manifest["splits"][name] = {
+                "count": len(images),
+                "shape": list(images.shape),
+                "min": float(images.min()) if len(images) else None,
+                "max": float(images.max()) if len(images) else None,
+                "md5": md5_file(tmp / f"{name}.pt"),
+            }
+            if "labels" in split:
+                manifest["splits"][name]["class_counts"] = torch.bincount(split["labels"]).tolist()
+        atomic_write_json(tmp / "manifest.json", manifest)
+    return dest
+
+
+def read_manifest(prepared: Path) -> dict[str, Any]:
+    path = prepared / "manifest.json"
+    if not path.exists():
+        raise DataFormatError(f"{path} does not exist: run the prepare stage first (`dvc repro prepare`)")
+    return json.loads(path.read_text())

@@ -1,0 +1,1 @@
+"""Metrics: reconstruction quality now; FID/KID and mode coverage are separate modules."""

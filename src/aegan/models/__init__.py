@@ -1,0 +1,1 @@
+"""Models: shared building blocks and one LightningModule per model family."""

@@ -1,0 +1,91 @@
+"""The autoencoder family: dense, stacked, convolutional and denoising autoencoders.
+
+Data arrive in [-1, 1]; the reconstruction loss is computed on [0, 1] pixels as in the sources
+(sigmoid output + binary cross-entropy, or MSE), and reconstructions are mapped back to [-1, 1].
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+
+from aegan.errors import ConfigError, TrainingDivergedError
+from aegan.models.blocks import build_decoder, build_encoder, build_optimizer
+from aegan.models.outputs import ModelOutput
+
+LOSSES = ("bce", "mse")
+
+
+def to_unit(x: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] -> [0, 1]."""
+    return (x + 1.0) * 0.5
+
+
+def from_unit(x: torch.Tensor) -> torch.Tensor:
+    """[0, 1] -> [-1, 1]."""
+    return x * 2.0 - 1.0
+
+
+def check_finite(loss: torch.Tensor, module: L.LightningModule, batch_idx: int) -> None:
+    """Stop with a message naming the step when a loss is NaN/inf (the last good checkpoint stays)."""
+    if not torch.isfinite(loss):
+        raise TrainingDivergedError(
+            f"the training loss became {loss.item()} at epoch {module.current_epoch}, batch {batch_idx} "
+            f"(global step {module.global_step}); lower the learning rate or check the data. The last "
+            "good checkpoint is kept."
+        )
+
+
+class AutoencoderModule(L.LightningModule):
+    """Encoder -> code -> decoder, trained to reconstruct its (optionally noisy) input."""
+
+    family = "autoencoder"
+
+    def __init__(self, model: dict[str, Any], image_shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.cfg = model
+        if model["loss"] not in LOSSES:
+            raise ConfigError(f"model.loss must be one of {list(LOSSES)}, got {model['loss']!r}")
+        latent = int(model["latent_dim"])
+        self.encoder = build_encoder(model["encoder"], image_shape, latent, model.get("latent_activation"))
+        self.decoder = build_decoder(model["decoder"], latent, image_shape)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Code -> image in [-1, 1]."""
+        return from_unit(torch.sigmoid(self.decoder(z)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+    def step(self, x: torch.Tensor) -> ModelOutput:
+        z = self.encode(x)
+        logits = self.decoder(z)
+        target = to_unit(x)
+        prob = torch.sigmoid(logits)
+        mse = F.mse_loss(prob, target)
+        if self.cfg["loss"] == "bce":
+            loss = F.binary_cross_entropy_with_logits(logits, target)
+        else:
+            loss = mse
+        return ModelOutput(loss=loss, recon=from_unit(prob), z=z, logs={"mse": mse})
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        out = self.step(batch[0])
+        check_finite(out.loss, self, batch_idx)
+        self.log("train/loss", out.loss, on_step=True, on_epoch=True, prog_bar=True)
+        return out.loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        out = self.step(batch[0])
+        self.log("val/loss", out.loss, on_epoch=True, prog_bar=True)
+        self.log("val/mse", out.logs["mse"], on_epoch=True)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return build_optimizer(self.cfg["optimizer"], self.parameters())

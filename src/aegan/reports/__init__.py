@@ -1,0 +1,1 @@
+"""Reports: image grids, the summary table."""

@@ -1,0 +1,1 @@
+"""Training: one function that fits any model family, used by `aegan train` and the DVC train stage."""

@@ -1,0 +1,144 @@
+"""Fit one model on one prepared dataset: Lightning Trainer + MLflow + checkpoints that resume.
+
+Layout of a run directory (models/<model>/<data>/ for DVC stages, runs/... for Hydra runs):
+  model.ckpt     the final weights (the best epoch by val/loss), what `evaluate` loads
+  run.json       MLflow run id and tracking URI, so evaluate logs into the same run
+  history.csv    per-epoch metrics (DVC plots)
+  images/        preview grids per epoch
+  checkpoints/   last.ckpt + best.ckpt, for resuming a killed run
+  resume.json    the config and MLflow run id of those checkpoints
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import MLFlowLogger
+from omegaconf import DictConfig, OmegaConf
+
+from aegan.config import resolve_path
+from aegan.data.datamodule import PreparedDataModule
+from aegan.errors import ConfigError
+from aegan.io import atomic_path, atomic_write_json, output_errors
+from aegan.models.registry import build_module
+from aegan.tracking import flatten, tracking_uri
+from aegan.training.callbacks import EpochHistory, PreviewImages
+
+log = logging.getLogger(__name__)
+
+
+def _config_fingerprint(cfg: DictConfig) -> dict[str, Any]:
+    """What must be equal for a checkpoint to be resumed by this run."""
+    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+
+
+def resume_checkpoint(cfg: DictConfig, out_dir: Path, requested: str | None) -> str | None:
+    """`last` -> checkpoints/last.ckpt; a path -> itself; None -> last.ckpt only if its config is ours.
+
+    The automatic case lets a killed `dvc repro` pick up where it stopped, but never resumes a
+    checkpoint trained with a different configuration (that one is deleted instead).
+    """
+    ckpt_dir = out_dir / "checkpoints"
+    last = ckpt_dir / "last.ckpt"
+    saved = _resume_record(out_dir)
+    if requested == "last":
+        if not last.exists():
+            raise ConfigError(f"ckpt_path=last but {last} does not exist (nothing to resume)")
+        return str(last)
+    if requested:
+        if not Path(requested).exists():
+            raise ConfigError(f"ckpt_path {requested} does not exist")
+        return requested
+    if last.exists() and saved.get("config") == _config_fingerprint(cfg):
+        log.warning("resuming the interrupted run from %s", last)
+        return str(last)
+    if ckpt_dir.exists():
+        shutil.rmtree(ckpt_dir)
+    return None
+
+
+def _resume_record(out_dir: Path) -> dict[str, Any]:
+    path = out_dir / "resume.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def fit(cfg: DictConfig, out_dir: Path, root: Path, tags: dict[str, str] | None = None) -> dict[str, Any]:
+    """Train cfg.model on cfg.data; returns the final metrics and where everything was written."""
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    with output_errors(out_dir):
+        out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = resume_checkpoint(cfg, out_dir, cfg.get("ckpt_path"))
+    prepared = resolve_path(root, cfg.paths.prepared_dir) / cfg.data.name
+    datamodule = PreparedDataModule(prepared, batch_size=cfg.model.batch_size, seed=cfg.seed)
+    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
+    module = build_module(model_cfg, datamodule.image_shape)
+
+    uri = tracking_uri(cfg.logger, root)
+    logger = MLFlowLogger(
+        experiment_name=cfg.logger.experiment_name,
+        run_name=f"{cfg.model.name}-{cfg.data.name}",
+        tracking_uri=uri,
+        tags={"model": cfg.model.name, "dataset": cfg.data.name, "family": cfg.model.family, **(tags or {})},
+        run_id=_resume_record(out_dir).get("run_id") if ckpt_path else None,
+    )
+    if not ckpt_path:
+        logger.log_hyperparams(flatten(cfg))
+    atomic_write_json(out_dir / "resume.json", {"config": _config_fingerprint(cfg), "run_id": logger.run_id})
+
+    checkpoint = ModelCheckpoint(
+        dirpath=out_dir / "checkpoints",
+        filename="best",
+        monitor="val/loss",
+        mode="min",
+        save_top_k=1,
+        save_last=True,
+        every_n_epochs=cfg.trainer.checkpoint_every_n_epochs,
+        enable_version_counter=False,
+    )
+    trainer_cfg = cfg.trainer
+    trainer = L.Trainer(
+        accelerator=trainer_cfg.accelerator,
+        devices=trainer_cfg.devices,
+        precision=trainer_cfg.precision,
+        max_epochs=trainer_cfg.max_epochs,
+        deterministic=trainer_cfg.deterministic,
+        log_every_n_steps=trainer_cfg.log_every_n_steps,
+        gradient_clip_val=trainer_cfg.gradient_clip_val,
+        enable_progress_bar=trainer_cfg.enable_progress_bar,
+        logger=logger,
+        callbacks=[
+            checkpoint,
+            EpochHistory(out_dir / "history.csv"),
+            PreviewImages(out_dir / "images", cfg.logger.image_every_n_epochs),
+        ],
+        default_root_dir=str(out_dir),
+        enable_model_summary=False,
+    )
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+
+    best = checkpoint.best_model_path or checkpoint.last_model_path
+    with atomic_path(out_dir / "model.ckpt") as tmp:
+        shutil.copyfile(best, tmp)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+    record = {
+        "run_id": logger.run_id,
+        "experiment_id": logger.experiment_id,
+        "tracking_uri": uri,
+        "model": cfg.model.name,
+        "dataset": cfg.data.name,
+        "epochs": trainer.current_epoch,
+        "best_checkpoint_score": float(checkpoint.best_model_score)
+        if checkpoint.best_model_score is not None
+        else None,
+        "metrics": metrics,
+    }
+    atomic_write_json(out_dir / "run.json", record)
+    logger.experiment.log_artifact(logger.run_id, str(out_dir / "model.ckpt"), "checkpoints")
+    logger.experiment.log_artifact(logger.run_id, str(out_dir / "history.csv"))
+    return record

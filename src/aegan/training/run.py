@@ -1,0 +1,39 @@
+"""`aegan train`: one Hydra job (or one member of a sweep) -> data ready -> fit -> MLflow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from aegan.config import resolve_path
+from aegan.data.prepare import prepare_dataset, read_manifest
+from aegan.data.sources import download_dataset
+from aegan.training.fit import fit
+
+
+def ensure_prepared(cfg: DictConfig, root: Path) -> Path:
+    """Download and prepare cfg.data unless data/prepared/<name> was prepared with this very config."""
+    prepared = resolve_path(root, cfg.paths.prepared_dir) / cfg.data.name
+    wanted = {
+        "config": OmegaConf.to_container(cfg.data, resolve=True),
+        "limits": OmegaConf.to_container(cfg.limits, resolve=True),
+        "seed": cfg.seed,
+    }
+    current = read_manifest(prepared) if (prepared / "manifest.json").exists() else {}
+    if {key: current.get(key) for key in wanted} != wanted:
+        raw_root = resolve_path(root, cfg.paths.raw_dir)
+        if not (raw_root / cfg.data.name / "SOURCE.json").exists():
+            download_dataset(cfg.data, raw_root, cfg.paths.mirror_dir)
+        prepare_dataset(cfg.data, raw_root, resolve_path(root, cfg.paths.prepared_dir), cfg.limits, cfg.seed)
+    return prepared
+
+
+def train_one(cfg: DictConfig, root: Path, output_dir: str, mode: str, sweep_dir: str) -> float | None:
+    """Returns the validation loss, the objective Hydra sweepers minimise."""
+    ensure_prepared(cfg, root)
+    tags = {"source": "hydra"}
+    if mode == "MULTIRUN":
+        tags["sweep"] = str(sweep_dir)
+    record = fit(cfg, Path(output_dir), root, tags=tags)
+    return record["metrics"].get("val/loss")
