@@ -89,3 +89,33 @@ def celeba_folder(tmp_path) -> Path:
         rows.append(f"{name},{1 if i % 2 else -1},{1 if i % 3 else -1}")
     (root / "list_attr_celeba.csv").write_text("\n".join(rows) + "\n")
     return root
+
+
+@pytest.fixture(scope="session")
+def fashion_prepared(tmp_path_factory, params, fashion_dir) -> Path:
+    """A real Fashion-MNIST subset, prepared once per test session: 3,000 train, 500 val, 1,000 test."""
+    from aegan.data.prepare import prepare_dataset
+    from aegan.data.sources import download_dataset
+
+    base = tmp_path_factory.mktemp("fashion")
+    raw = download_dataset(params.datasets.fashion_mnist, base / "raw", progress=False).parent
+    prepare_dataset(params.datasets.fashion_mnist, raw, base / "prepared", {"train": 3000, "val": 500, "test": 1000}, 0)
+    return base
+
+
+def run_cfg(root_dir: Path, data_base: Path, tmp: Path, *overrides: str):
+    """A one-run config (conf/config.yaml) that reads data from data_base and writes under tmp."""
+    from aegan.config import compose
+
+    cfg = compose(
+        root_dir,
+        "config",
+        [
+            f"paths.raw_dir={data_base / 'raw'}",
+            f"paths.prepared_dir={data_base / 'prepared'}",
+            f"logger.tracking_uri=sqlite:///{tmp / 'mlflow.db'}",
+            "trainer.enable_progress_bar=false",
+            *overrides,
+        ],
+    )
+    return cfg

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import threading
-from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -17,9 +17,9 @@ PAYLOAD = bytes(range(256)) * 400  # 100 KiB
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    files: dict[str, bytes] = {}
-    cut_first: set[str] = set()  # paths whose first GET is cut off half-way
-    requests: list[tuple[str, str | None]] = []
+    files: ClassVar[dict[str, bytes]] = {}
+    cut_first: ClassVar[set[str]] = set()  # paths whose first GET is cut off half-way
+    requests: ClassVar[list[tuple[str, str | None]]] = []
 
     def log_message(self, *args):  # keep test output clean
         pass
@@ -159,7 +159,7 @@ def test_failed_download_stage_keeps_the_previous_output(params, mnist_dir, tmp_
     previous = tmp_path / "mnist"
     previous.mkdir()
     (previous / "marker").write_text("old output")
-    with pytest.raises(DownloadError, match="train-images-idx3-ubyte.gz"):
+    with pytest.raises(DownloadError, match=r"train-images-idx3-ubyte\.gz"):
         download_dataset(cfg, tmp_path, mirror_dir=str(mnist_dir), progress=False)
     assert (previous / "marker").read_text() == "old output"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mnist"]

@@ -1,0 +1,82 @@
+"""Config: params.yaml matches conf/, names are checked before any work starts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from aegan.config import compose, load_params, params_are_current, run_config, validate
+from aegan.errors import ConfigError
+
+
+def test_params_yaml_is_current(root):
+    assert params_are_current(root), "params.yaml is stale: run `aegan params` and commit it"
+
+
+def test_params_yaml_holds_every_dataset_and_model(root):
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    assert sorted(params["datasets"]) == ["celeba", "fashion_mnist", "lego", "mnist"]
+    assert set(params["pipeline"]["models"]) <= set(params["models"])
+    assert params["pipeline"]["datasets"] == ["fashion_mnist"]  # the offline default
+
+
+def test_single_run_config_has_the_same_shape_as_a_pipeline_run(root):
+    hydra_run = compose(root, "config", ["model=dense_ae", "data=fashion_mnist"])
+    stage_run = run_config(load_params(root), "dense_ae", "fashion_mnist")
+    assert set(stage_run) - {"ckpt_path"} <= set(hydra_run)
+    assert hydra_run.model == stage_run.model and hydra_run.data == stage_run.data
+
+
+def test_unknown_dataset_lists_the_valid_ones(root):
+    with pytest.raises(ConfigError, match=r"unknown dataset 'cifar'; valid: \['celeba', 'fashion_mnist'"):
+        run_config(load_params(root), "dense_ae", "cifar")
+
+
+def test_unknown_model_lists_the_valid_ones(root):
+    with pytest.raises(ConfigError, match=r"unknown model 'transformer'; valid: \['dense_ae'"):
+        run_config(load_params(root), "transformer", "fashion_mnist")
+
+
+def test_unknown_group_option_and_key_are_config_errors(root):
+    with pytest.raises(ConfigError, match="model/nosuch"):
+        compose(root, "config", ["model=nosuch"])
+    with pytest.raises(ConfigError, match="no_such_key"):
+        compose(root, "config", ["model.no_such_key=3"])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model.batch_size=-4", "model.batch_size must be a positive integer"),
+        ("model.latent_dim=0", "model.latent_dim must be a positive integer"),
+        ("trainer.max_epochs=0", "trainer.max_epochs must be a positive integer"),
+        ("data.channels=2", "data.channels must be 1 or 3"),
+        ("model.family=diffusion", "model.family 'diffusion' is unknown"),
+    ],
+)
+def test_bad_values_are_caught_before_training(root, override, message):
+    with pytest.raises(ConfigError, match=message):
+        validate(compose(root, "config", [override]))
+
+
+def test_cli_reports_config_errors_without_a_traceback(root):
+    result = subprocess.run(
+        [sys.executable, "-m", "aegan.cli", "stage", "train", "nosuch", "fashion_mnist"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert "aegan: error: unknown model 'nosuch'; valid:" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_train_rejects_an_unknown_model_with_the_options(root):
+    result = subprocess.run(
+        [sys.executable, "-m", "aegan.cli", "train", "model=nosuch"], cwd=root, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "Could not find 'model/nosuch'" in result.stderr and "dense_ae" in result.stderr
