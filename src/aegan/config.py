@@ -118,7 +118,13 @@ def validate(cfg: DictConfig) -> None:
     for split, limit in (cfg.get("limits") or {}).items():
         if limit is not None:
             positive(f"limits.{split}", limit)
-    positive("trainer.max_epochs", cfg.trainer.max_epochs)
+    if cfg.trainer.get("max_epochs") is not None:
+        positive("trainer.max_epochs", cfg.trainer.max_epochs)
+    if cfg.trainer.get("schedule") not in ("short", "full"):
+        raise ConfigError(f"trainer.schedule must be 'short' or 'full', got {cfg.trainer.get('schedule')!r}")
+    if "model" in cfg:
+        for schedule, epochs in (cfg.model.get("epochs") or {}).items():
+            positive(f"model.epochs.{schedule}", epochs)
 
 
 def resolve_path(root: Path, path: str | Path) -> Path:

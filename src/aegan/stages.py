@@ -19,10 +19,12 @@ from aegan.data.prepare import prepare_dataset
 from aegan.data.sources import download_dataset
 from aegan.io import atomic_write_json
 from aegan.metrics.reconstruction import mean_image_baseline, reconstruction_metrics
+from aegan.metrics.samples import generate, sample_statistics
 from aegan.models.registry import load_module
-from aegan.reports.grids import reconstruction_grid
+from aegan.reports.grids import reconstruction_grid, save_grid
 from aegan.reports.summary import write_summary
 from aegan.tracking import client
+from aegan.tracking import flatten as tracking_flatten
 
 
 def _setup(model: str | None, data: str):
@@ -67,32 +69,37 @@ def train(model: str, data: str) -> dict:
 
 
 def evaluate(model: str, data: str) -> dict:
+    """Reconstruction metrics for models with an encoder, sample statistics for models that generate."""
     root, cfg = _setup(model, data)
     run_dir = model_dir(cfg, root, model, data)
     module = load_module(run_dir / "model.ckpt")
     prepared = resolve_path(root, cfg.paths.prepared_dir) / data
-    test = torch.load(prepared / "test.pt", weights_only=True)["images"]
-    train_images = torch.load(prepared / "train.pt", weights_only=True)["images"]
+    test = torch.load(prepared / "test.pt", weights_only=True)["images"].float()
     run = json.loads((run_dir / "run.json").read_text())
+    report_dir = resolve_path(root, cfg.paths.reports_dir) / model / data
+    torch.manual_seed(cfg.seed)
 
-    metrics = {
-        "test": {**reconstruction_metrics(module, test), "n": len(test)},
-        "baseline": {f"mean_image_{k}": v for k, v in mean_image_baseline(train_images, test).items()},
-        "train": {"epochs": run["epochs"]},
-    }
+    metrics: dict = {"train": {"epochs": run["epochs"]}}
+    grids = []
+    if hasattr(module, "encode"):
+        train_images = torch.load(prepared / "train.pt", weights_only=True)["images"]
+        metrics["test"] = {**reconstruction_metrics(module, test), "n": len(test)}
+        metrics["baseline"] = {f"mean_image_{k}": v for k, v in mean_image_baseline(train_images, test).items()}
+        with torch.no_grad():
+            grids.append(reconstruction_grid(test[:64], module(test[:64]), report_dir / "reconstructions.png"))
+    if hasattr(module, "sample"):
+        samples = generate(module, min(1000, len(test)))
+        metrics["samples"] = sample_statistics(samples, test)
+        grids.append(save_grid(samples[:64], report_dir / "samples.png", nrow=8))
     metrics_path = resolve_path(root, cfg.paths.metrics_dir) / model / f"{data}.json"
     atomic_write_json(metrics_path, metrics)
 
-    report_dir = resolve_path(root, cfg.paths.reports_dir) / model / data
-    with torch.no_grad():
-        grid = reconstruction_grid(test[:64].float(), module(test[:64].float()), report_dir / "reconstructions.png")
-
     mlflow = client(run["tracking_uri"])
-    for key, value in {"test/mse": metrics["test"]["mse"], "test/bce": metrics["test"]["bce"]}.items():
-        mlflow.log_metric(run["run_id"], key, value)
-    mlflow.log_artifact(run["run_id"], str(grid), "evaluation")
-    mlflow.log_artifact(run["run_id"], str(metrics_path), "evaluation")
-    print(f"evaluate: {model} on {data}: {json.dumps(metrics['test'])}")
+    for key, value in tracking_flatten({k: v for k, v in metrics.items() if k != "train"}).items():
+        mlflow.log_metric(run["run_id"], f"eval/{key}", value)
+    for path in [*grids, metrics_path]:
+        mlflow.log_artifact(run["run_id"], str(path), "evaluation")
+    print(f"evaluate: {model} on {data}: {json.dumps({k: v for k, v in metrics.items() if k != 'train'})}")
     return metrics
 
 

@@ -2,6 +2,7 @@
 
 Data arrive in [-1, 1]; the reconstruction loss is computed on [0, 1] pixels as in the sources
 (sigmoid output + binary cross-entropy, or MSE), and reconstructions are mapped back to [-1, 1].
+A denoising autoencoder is this module with `noise` set: the input is corrupted, the target is clean.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from aegan.models.blocks import build_decoder, build_encoder, build_optimizer
 from aegan.models.outputs import ModelOutput
 
 LOSSES = ("bce", "mse")
+NOISES = ("none", "gaussian", "dropout")
 
 
 def to_unit(x: torch.Tensor) -> torch.Tensor:
@@ -39,10 +41,30 @@ def check_finite(loss: torch.Tensor, module: L.LightningModule, batch_idx: int) 
         )
 
 
+def corrupt(x: torch.Tensor, noise: dict[str, Any] | None) -> torch.Tensor:
+    """The denoising autoencoder's input noise, applied on [0, 1] pixels and clipped back into range.
+
+    gaussian: x + N(0, std^2), clipped (Keras GaussianNoise + clip); dropout: pixels zeroed with
+    probability `rate` and the rest scaled by 1/(1-rate) as Keras' Dropout layer does, then clipped.
+    """
+    kind = (noise or {}).get("kind", "none")
+    if kind == "none":
+        return x
+    unit = to_unit(x)
+    if kind == "gaussian":
+        unit = unit + torch.randn_like(unit) * float(noise["std"])
+    elif kind == "dropout":
+        unit = F.dropout(unit, p=float(noise["rate"]), training=True)
+    else:
+        raise ConfigError(f"model.noise.kind must be one of {list(NOISES)}, got {kind!r}")
+    return from_unit(unit.clamp(0.0, 1.0))
+
+
 class AutoencoderModule(L.LightningModule):
-    """Encoder -> code -> decoder, trained to reconstruct its (optionally noisy) input."""
+    """Encoder -> code -> decoder, trained to reconstruct its (optionally corrupted) input."""
 
     family = "autoencoder"
+    monitor = "val/loss"
 
     def __init__(self, model: dict[str, Any], image_shape: tuple[int, int, int]) -> None:
         super().__init__()
@@ -50,6 +72,7 @@ class AutoencoderModule(L.LightningModule):
         self.cfg = model
         if model["loss"] not in LOSSES:
             raise ConfigError(f"model.loss must be one of {list(LOSSES)}, got {model['loss']!r}")
+        corrupt(torch.zeros(1), model.get("noise"))  # validate the noise config now, not mid-training
         latent = int(model["latent_dim"])
         self.encoder = build_encoder(model["encoder"], image_shape, latent, model.get("latent_activation"))
         self.decoder = build_decoder(model["decoder"], latent, image_shape)
@@ -64,26 +87,26 @@ class AutoencoderModule(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
 
-    def step(self, x: torch.Tensor) -> ModelOutput:
-        z = self.encode(x)
+    def corrupt(self, x: torch.Tensor) -> torch.Tensor:
+        return corrupt(x, self.cfg.get("noise"))
+
+    def step(self, x: torch.Tensor, noisy: bool) -> ModelOutput:
+        z = self.encode(self.corrupt(x) if noisy else x)
         logits = self.decoder(z)
         target = to_unit(x)
         prob = torch.sigmoid(logits)
         mse = F.mse_loss(prob, target)
-        if self.cfg["loss"] == "bce":
-            loss = F.binary_cross_entropy_with_logits(logits, target)
-        else:
-            loss = mse
+        loss = F.binary_cross_entropy_with_logits(logits, target) if self.cfg["loss"] == "bce" else mse
         return ModelOutput(loss=loss, recon=from_unit(prob), z=z, logs={"mse": mse})
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        out = self.step(batch[0])
+        out = self.step(batch[0], noisy=True)
         check_finite(out.loss, self, batch_idx)
         self.log("train/loss", out.loss, on_step=True, on_epoch=True, prog_bar=True)
         return out.loss
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        out = self.step(batch[0])
+        out = self.step(batch[0], noisy=False)
         self.log("val/loss", out.loss, on_epoch=True, prog_bar=True)
         self.log("val/mse", out.logs["mse"], on_epoch=True)
 

@@ -10,9 +10,13 @@ import torch
 
 from aegan.errors import ConfigError
 from aegan.models.autoencoder import AutoencoderModule
+from aegan.models.gan import GANModule
+from aegan.models.vae import VAEModule
 
 FAMILIES: dict[str, type[L.LightningModule]] = {
     "autoencoder": AutoencoderModule,
+    "vae": VAEModule,
+    "gan": GANModule,
 }
 
 

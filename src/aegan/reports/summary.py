@@ -14,6 +14,8 @@ COLUMNS = {
     "test.bce": "test BCE",
     "baseline.mean_image_mse": "mean-image MSE",
     "test.n": "n test",
+    "samples.diversity": "sample diversity",
+    "samples.mean_image_mse": "sample mean-image MSE",
     "train.epochs": "epochs",
 }
 

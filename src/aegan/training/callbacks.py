@@ -50,11 +50,15 @@ class PreviewImages(L.Callback):
     def __init__(self, out_dir: Path, every_n_epochs: int = 1, n: int = 64) -> None:
         self.out_dir, self.every, self.n = out_dir, every_n_epochs, n
 
-    def render(self, module: L.LightningModule, batch: torch.Tensor, path: Path) -> Path:
+    def render(self, module: L.LightningModule, batch: torch.Tensor, epoch: int) -> list[Path]:
+        """Reconstructions for models with an encoder, samples for models that generate (VAEs: both)."""
+        paths = []
         with torch.no_grad():
             if hasattr(module, "encode"):
-                return reconstruction_grid(batch, module(batch), path)
-            return save_grid(module.sample(len(batch)), path)
+                paths.append(reconstruction_grid(batch, module(batch), self.out_dir / f"recon_{epoch:03d}.png"))
+            if hasattr(module, "sample"):
+                paths.append(save_grid(module.sample(len(batch)), self.out_dir / f"samples_{epoch:03d}.png", nrow=8))
+        return paths
 
     def on_validation_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         last = trainer.current_epoch + 1 >= (trainer.max_epochs or 0)
@@ -64,8 +68,9 @@ class PreviewImages(L.Callback):
         batch = images[: self.n].float().to(module.device)
         was_training = module.training
         module.eval()
-        path = self.render(module, batch, self.out_dir / f"epoch_{trainer.current_epoch:03d}.png")
+        paths = self.render(module, batch, trainer.current_epoch)
         module.train(was_training)
         logger = trainer.logger
         if logger is not None and hasattr(logger, "run_id"):
-            logger.experiment.log_artifact(logger.run_id, str(path), "images")
+            for path in paths:
+                logger.experiment.log_artifact(logger.run_id, str(path), "images")

@@ -63,6 +63,17 @@ def resume_checkpoint(cfg: DictConfig, out_dir: Path, requested: str | None) -> 
     return None
 
 
+def max_epochs(cfg: DictConfig) -> int:
+    """trainer.max_epochs when set, else the model's epochs for trainer.schedule (short or full)."""
+    if cfg.trainer.get("max_epochs"):
+        return int(cfg.trainer.max_epochs)
+    schedule = cfg.trainer.get("schedule", "short")
+    epochs = cfg.model.get("epochs") or {}
+    if schedule not in epochs:
+        raise ConfigError(f"model {cfg.model.name} has no epochs for schedule {schedule!r}; it has {sorted(epochs)}")
+    return int(epochs[schedule])
+
+
 def _resume_record(out_dir: Path) -> dict[str, Any]:
     path = out_dir / "resume.json"
     return json.loads(path.read_text()) if path.exists() else {}
@@ -94,8 +105,7 @@ def fit(cfg: DictConfig, out_dir: Path, root: Path, tags: dict[str, str] | None 
     checkpoint = ModelCheckpoint(
         dirpath=out_dir / "checkpoints",
         filename="best",
-        monitor="val/loss",
-        mode="min",
+        monitor=module.monitor,  # None for GANs: their losses do not rank checkpoints, keep the latest
         save_top_k=1,
         save_last=True,
         every_n_epochs=cfg.trainer.checkpoint_every_n_epochs,
@@ -106,7 +116,7 @@ def fit(cfg: DictConfig, out_dir: Path, root: Path, tags: dict[str, str] | None 
         accelerator=trainer_cfg.accelerator,
         devices=trainer_cfg.devices,
         precision=trainer_cfg.precision,
-        max_epochs=trainer_cfg.max_epochs,
+        max_epochs=max_epochs(cfg),
         deterministic=trainer_cfg.deterministic,
         log_every_n_steps=trainer_cfg.log_every_n_steps,
         gradient_clip_val=trainer_cfg.gradient_clip_val,
