@@ -124,3 +124,12 @@ def json_run_id(out):
     import json
 
     return json.loads((out / "resume.json").read_text())["run_id"]
+
+
+def test_a_gan_run_is_repeatable(root, fashion_prepared, tmp_path):
+    """Same config twice on CPU -> the same numbers (seeded init, shuffling, noise; deterministic kernels)."""
+    overrides = ("model=mlp_gan", "trainer.max_epochs=1")
+    first = fit(run_cfg(root, fashion_prepared, tmp_path, *overrides), tmp_path / "a", root)
+    second = fit(run_cfg(root, fashion_prepared, tmp_path, *overrides), tmp_path / "b", root)
+    for key in ("train/d_loss_epoch", "train/g_loss_epoch", "val/d_loss"):
+        assert second["metrics"][key] == pytest.approx(first["metrics"][key], abs=1e-6), key

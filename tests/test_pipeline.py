@@ -39,17 +39,31 @@ def project(root, tmp_path_factory, fashion_dir):
     return work, repro
 
 
+MODELS = ["dense_ae", "stacked_ae", "conv_ae", "denoising_ae", "vae", "conv_vae", "mlp_gan", "dcgan", "wgan", "wgan_gp"]
+
+
 def test_dvc_repro_runs_every_stage_and_prints_the_summary(project):
     _, repro = project
-    for stage in (
-        "download@fashion_mnist",
-        "prepare@fashion_mnist",
-        "train@dense_ae-fashion_mnist",
-        "evaluate@dense_ae-fashion_mnist",
-        "summary",
-    ):
+    stages = ["download@fashion_mnist", "prepare@fashion_mnist", "summary"]
+    stages += [f"{stage}@{m}-fashion_mnist" for m in MODELS for stage in ("train", "evaluate")]
+    for stage in stages:
         assert f"Running stage '{stage}'" in repro.stdout
-    assert "| dense_ae | fashion_mnist |" in repro.stdout
+    for model in MODELS:
+        assert f"| {model} | fashion_mnist |" in repro.stdout
+
+
+def test_every_family_gets_its_metrics(project):
+    work, _ = project
+    for model in MODELS:
+        metrics = json.loads((work / f"metrics/{model}/fashion_mnist.json").read_text())
+        if model.endswith("gan"):
+            assert metrics["samples"]["diversity"] > 0 and "test" not in metrics
+            assert (work / f"reports/{model}/fashion_mnist/samples.png").exists()
+        else:
+            assert 0 < metrics["test"]["mse"] < 1
+            assert (work / f"reports/{model}/fashion_mnist/reconstructions.png").exists()
+        if model.endswith("vae"):
+            assert "samples" in metrics
 
 
 def test_outputs_metrics_and_manifest(project):
@@ -58,7 +72,6 @@ def test_outputs_metrics_and_manifest(project):
     assert {k: v["count"] for k, v in manifest["splits"].items()} == {"train": 400, "val": 100, "test": 200}
     metrics = json.loads((work / "metrics/dense_ae/fashion_mnist.json").read_text())
     assert metrics["test"]["n"] == 200 and 0 < metrics["test"]["mse"] < 1
-    assert (work / "reports/dense_ae/fashion_mnist/reconstructions.png").stat().st_size > 0
     lock = yaml.safe_load((work / "dvc.lock").read_text())
     assert "train@dense_ae-fashion_mnist" in lock["stages"]
 

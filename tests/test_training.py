@@ -62,16 +62,23 @@ def test_same_config_same_numbers(root, fashion_prepared, trained, tmp_path):
     assert again["metrics"]["val/loss"] == pytest.approx(record["metrics"]["val/loss"], abs=1e-6)
 
 
-def test_nan_loss_stops_with_a_message_naming_the_step(root, fashion_prepared, tmp_path):
+def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(root, fashion_prepared, tmp_path):
     import shutil
+
+    from aegan.io import md5_file
 
     data = tmp_path / "data"
     shutil.copytree(fashion_prepared / "prepared", data / "prepared")
+    out = tmp_path / "out"
+    fit(run_cfg(root, data, tmp_path, "trainer.max_epochs=1"), out, root)
+    last = out / "checkpoints" / "last.ckpt"
+    good = md5_file(last)
+
     train_pt = data / "prepared" / "fashion_mnist" / "train.pt"
     split = torch.load(train_pt, weights_only=True)
     split["images"][:] = float("nan")
     torch.save(split, train_pt)
-    cfg = run_cfg(root, data, tmp_path, "trainer.max_epochs=1")
-    with pytest.raises(TrainingDivergedError, match=r"became nan at epoch 0, batch 0"):
-        fit(cfg, tmp_path / "out", root)
-    assert not (tmp_path / "out" / "model.ckpt").exists()
+    with pytest.raises(TrainingDivergedError, match=r"became nan at epoch 1, batch 0"):
+        fit(run_cfg(root, data, tmp_path, "trainer.max_epochs=2", "ckpt_path=last"), out, root)
+    assert md5_file(last) == good  # the last good checkpoint is untouched and still loads
+    assert load_module(last).family == "autoencoder"

@@ -34,6 +34,8 @@ def markdown(frame: pd.DataFrame) -> str:
     header = ["model", "dataset", *[COLUMNS[c] for c in cols[2:]]]
 
     def fmt(value: object) -> str:
+        if isinstance(value, float) and value != value:  # NaN: the metric does not apply to this family
+            return ""
         if isinstance(value, float):
             return f"{value:.0f}" if value.is_integer() and abs(value) >= 1 else f"{value:.4f}"
         return str(value)

@@ -151,4 +151,5 @@ def fit(cfg: DictConfig, out_dir: Path, root: Path, tags: dict[str, str] | None 
     atomic_write_json(out_dir / "run.json", record)
     logger.experiment.log_artifact(logger.run_id, str(out_dir / "model.ckpt"), "checkpoints")
     logger.experiment.log_artifact(logger.run_id, str(out_dir / "history.csv"))
+    logger.experiment.log_text(logger.run_id, OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
     return record

@@ -9,6 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 from aegan.config import resolve_path
 from aegan.data.prepare import prepare_dataset, read_manifest
 from aegan.data.sources import download_dataset
+from aegan.errors import ConfigError
 from aegan.training.fit import fit
 
 
@@ -29,11 +30,12 @@ def ensure_prepared(cfg: DictConfig, root: Path) -> Path:
     return prepared
 
 
-def train_one(cfg: DictConfig, root: Path, output_dir: str, mode: str, sweep_dir: str) -> float | None:
-    """Returns the validation loss, the objective Hydra sweepers minimise."""
+def train_one(cfg: DictConfig, root: Path, output_dir: str, sweep: dict[str, str] | None = None) -> float | None:
+    """Returns cfg.optimized_metric (default val/loss), the objective Hydra sweepers minimise."""
     ensure_prepared(cfg, root)
-    tags = {"source": "hydra"}
-    if mode == "MULTIRUN":
-        tags["sweep"] = str(sweep_dir)
+    tags = {"source": "hydra", **(sweep or {})}
     record = fit(cfg, Path(output_dir), root, tags=tags)
-    return record["metrics"].get("val/loss")
+    metric = cfg.get("optimized_metric", "val/loss")
+    if metric not in record["metrics"]:
+        raise ConfigError(f"optimized_metric {metric!r} was not logged; logged: {sorted(record['metrics'])}")
+    return record["metrics"][metric]
