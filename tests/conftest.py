@@ -91,6 +91,12 @@ def celeba_folder(tmp_path) -> Path:
     return root
 
 
+FIXTURE_LIMITS = {"train": 3000, "val": 500, "test": 1000}
+FIXTURE_SEED = 0
+# `aegan train` re-prepares data whose manifest does not match its config: runs on the fixture pass these.
+FIXTURE_OVERRIDES = [f"limits.{k}={v}" for k, v in FIXTURE_LIMITS.items()] + [f"seed={FIXTURE_SEED}"]
+
+
 @pytest.fixture(scope="session")
 def fashion_prepared(tmp_path_factory, params, fashion_dir) -> Path:
     """A real Fashion-MNIST subset, prepared once per test session: 3,000 train, 500 val, 1,000 test."""
@@ -99,7 +105,7 @@ def fashion_prepared(tmp_path_factory, params, fashion_dir) -> Path:
 
     base = tmp_path_factory.mktemp("fashion")
     raw = download_dataset(params.datasets.fashion_mnist, base / "raw", progress=False).parent
-    prepare_dataset(params.datasets.fashion_mnist, raw, base / "prepared", {"train": 3000, "val": 500, "test": 1000}, 0)
+    prepare_dataset(params.datasets.fashion_mnist, raw, base / "prepared", FIXTURE_LIMITS, FIXTURE_SEED)
     return base
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import FIXTURE_OVERRIDES
 
 from aegan.tracking import client
 
@@ -27,6 +29,7 @@ def aegan_train(root: Path, fashion_prepared: Path, tmp: Path, *args: str) -> su
         f"logger.tracking_uri=sqlite:///{tmp / 'mlflow.db'}",
         "trainer.enable_progress_bar=false",
         "trainer.max_epochs=1",
+        *FIXTURE_OVERRIDES,
     ]
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     result = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env)
@@ -43,6 +46,8 @@ def runs(tmp: Path):
 def test_single_run_writes_its_run_dir_and_an_mlflow_run(root, fashion_prepared, tmp_path):
     aegan_train(root, fashion_prepared, tmp_path, "model=conv_ae", f"hydra.run.dir={tmp_path / 'run'}")
     assert (tmp_path / "run" / "model.ckpt").exists()
+    manifest = json.loads((fashion_prepared / "prepared" / "fashion_mnist" / "manifest.json").read_text())
+    assert manifest["splits"]["train"]["count"] == 3000  # the fixture's data was used, not re-prepared
     (run,) = runs(tmp_path)
     assert run.data.tags["model"] == "conv_ae" and run.data.tags["source"] == "hydra"
     assert run.data.params["model.encoder.kind"] == "conv"

@@ -33,8 +33,10 @@ def _train_with_hydra(argv: Sequence[str]) -> None:
         validate(cfg)
         hydra_cfg = HydraConfig.get()
         # Sweep members share a tag, so the MLflow UI can filter and compare them side by side.
-        sweep = {"sweep": str(hydra_cfg.sweep.dir), "sweep_job": str(hydra_cfg.job.num)}
-        return train_one(cfg, root, hydra_cfg.runtime.output_dir, sweep if hydra_cfg.mode.name == "MULTIRUN" else None)
+        sweep = None
+        if hydra_cfg.mode.name == "MULTIRUN":
+            sweep = {"sweep": str(hydra_cfg.sweep.dir), "sweep_job": str(hydra_cfg.job.num)}
+        return train_one(cfg, root, hydra_cfg.runtime.output_dir, sweep)
 
     sys.argv = [f"{sys.argv[0]} train", *argv]
     hydra.main(version_base="1.3", config_path=str(root / "conf"), config_name="config")(task)()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -11,6 +12,8 @@ from aegan.data.prepare import prepare_dataset, read_manifest
 from aegan.data.sources import download_dataset
 from aegan.errors import ConfigError
 from aegan.training.fit import fit
+
+log = logging.getLogger(__name__)
 
 
 def ensure_prepared(cfg: DictConfig, root: Path) -> Path:
@@ -23,6 +26,8 @@ def ensure_prepared(cfg: DictConfig, root: Path) -> Path:
     }
     current = read_manifest(prepared) if (prepared / "manifest.json").exists() else {}
     if {key: current.get(key) for key in wanted} != wanted:
+        if current:
+            log.warning("re-preparing %s: it was prepared with another data config, limits or seed", prepared)
         raw_root = resolve_path(root, cfg.paths.raw_dir)
         if not (raw_root / cfg.data.name / "SOURCE.json").exists():
             download_dataset(cfg.data, raw_root, cfg.paths.mirror_dir)
