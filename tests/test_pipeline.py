@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -92,3 +94,53 @@ def test_second_repro_is_a_no_op_and_params_change_reruns_only_downstream(projec
     sh(["aegan", "params", "experiment=ci", "models.dense_ae.latent_dim=16"], work)
     status = sh(["dvc", "status"], work).stdout
     assert "train@dense_ae-fashion_mnist" in status and "prepare@fashion_mnist" not in status
+
+
+def test_mlflow_ui_shows_the_pipeline_run(project):
+    """Start the real `mlflow ui` on the project's database and find the run through its REST API."""
+    import socket
+    import time
+    import urllib.request
+
+    work, _ = project
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    mlflow_bin = Path(sys.executable).parent / "mlflow"
+    ui = subprocess.Popen(
+        [
+            str(mlflow_bin),
+            "ui",
+            "--backend-store-uri",
+            f"sqlite:///{work / 'mlflow.db'}",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        cwd=work,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # mlflow ui starts worker processes: stop the whole group afterwards
+    )
+    try:
+        run = json.loads((work / "models/dense_ae/fashion_mnist/run.json").read_text())
+        url = f"http://127.0.0.1:{port}/api/2.0/mlflow/runs/get?run_id={run['run_id']}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    body = json.loads(response.read())
+                break
+            except OSError:
+                if time.monotonic() > deadline or ui.poll() is not None:
+                    raise
+                time.sleep(0.5)
+        assert body["run"]["info"]["run_name"] == "dense_ae-fashion_mnist"
+        assert any(m["key"] == "eval/test.mse" for m in body["run"]["data"]["metrics"])
+    finally:
+        os.killpg(ui.pid, signal.SIGTERM)
+        ui.wait(timeout=30)
+        time.sleep(1)
+        with contextlib.suppress(ProcessLookupError):  # workers that ignored SIGTERM
+            os.killpg(ui.pid, signal.SIGKILL)
