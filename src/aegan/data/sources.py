@@ -7,13 +7,12 @@ local archive, or the Kaggle API. The whole output directory is swapped in atomi
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from aegan.data.download import Verifier, fetch_verified
-from aegan.data.idx import read_bytes
+from aegan.data.idx import payload_md5
 from aegan.data.kaggle_source import copy_local_dir, extract_archive, kaggle_download
 from aegan.errors import ChecksumError
 from aegan.io import atomic_dir, atomic_write_json, md5_file
@@ -31,9 +30,7 @@ def idx_verifier(name: str, md5: str, raw_md5: str) -> Verifier:
     def verify(path: Path) -> None:
         if md5_file(path) == md5:
             return
-        import hashlib
-
-        actual = hashlib.md5(read_bytes(path), usedforsecurity=False).hexdigest()
+        actual = payload_md5(path)
         if actual != raw_md5:
             raise ChecksumError(
                 f"{path}: checksum mismatch for {name}: payload md5 {actual}, published {raw_md5} "
@@ -90,6 +87,3 @@ def download_dataset(cfg: Any, raw_root: Path, mirror_dir: str | None = None, pr
         atomic_write_json(tmp / "SOURCE.json", {"dataset": cfg.name, "files": origins})
     return dest
 
-
-def read_source_record(raw_dir: Path) -> dict[str, Any]:
-    return json.loads((raw_dir / "SOURCE.json").read_text())
