@@ -24,6 +24,8 @@ test-fast: install
 lint: install
 	ruff check src tests
 	ruff format --check src tests
+	aegan params --check
+	dvc repro --dry > /dev/null   # dvc.yaml resolves against params.yaml (every stage, every matrix item)
 
 params: install
 	aegan params

@@ -33,6 +33,7 @@ def project(root, tmp_path_factory, fashion_dir):
     for name in ("conf", "src"):
         shutil.copytree(root / name, work / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     shutil.copy(root / "dvc.yaml", work)
+    shutil.copy(root / ".gitignore", work)  # DVC checks outputs and dvc.lock against it: test the real one
     sh(["git", "init", "-q"], work)
     sh(["dvc", "init", "-q"], work)
     shutil.copy(root / ".dvc" / "config", work / ".dvc" / "config")
