@@ -6,6 +6,7 @@ Every malformed input raises DataFormatError naming the file and what is wrong w
 from __future__ import annotations
 
 import gzip
+import math
 import hashlib
 import zlib
 from pathlib import Path
@@ -51,7 +52,7 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
     if ndim == 0 or len(data) < header:
         raise DataFormatError(f"{name}: IDX header declares {ndim} dimensions but the file is too short")
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # exact: numpy's int64 product can wrap around to 0
     if expected > _MAX_BYTES:
         raise DataFormatError(f"{name}: IDX header declares an implausible shape {shape}")
     if len(data) - header != expected:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from aegan.errors import DataFormatError
 
@@ -23,7 +23,7 @@ def load_image(path: Path, size: int, channels: int, resize: str) -> np.ndarray:
         with Image.open(path) as img:
             img.load()
             img = img.convert(_MODES[channels])
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except Exception as exc:  # PIL's decoders raise many types on bad bytes (OSError, SyntaxError, struct.error...)
         raise DataFormatError(f"{path}: unreadable image ({exc.__class__.__name__}: {exc})") from exc
     if resize == "center_crop":
         w, h = img.size
