@@ -20,6 +20,7 @@ def test_params_yaml_holds_every_dataset_and_model(root):
     params = yaml.safe_load((root / "params.yaml").read_text())
     assert sorted(params["datasets"]) == ["celeba", "fashion_mnist", "lego", "mnist"]
     assert set(params["pipeline"]["models"]) <= set(params["models"])
+    assert set(params["pipeline"]["datasets"]) <= set(params["datasets"])
     assert params["pipeline"]["datasets"] == ["fashion_mnist"]  # the offline default
 
 
