@@ -95,11 +95,12 @@ def evaluate(model: str, data: str) -> dict:
     atomic_write_json(metrics_path, metrics)
 
     mlflow = client(run["tracking_uri"])
-    for key, value in tracking_flatten({k: v for k, v in metrics.items() if k != "train"}).items():
+    scores = {k: v for k, v in metrics.items() if k != "train"}
+    for key, value in tracking_flatten(scores).items():
         mlflow.log_metric(run["run_id"], f"eval/{key}", value)
     for path in [*grids, metrics_path]:
         mlflow.log_artifact(run["run_id"], str(path), "evaluation")
-    print(f"evaluate: {model} on {data}: {json.dumps({k: v for k, v in metrics.items() if k != 'train'})}")
+    print(f"evaluate: {model} on {data}: {json.dumps(scores)}")
     return metrics
 
 

@@ -129,10 +129,7 @@ class GANModule(L.LightningModule):
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         real = batch[0]
         fake = self(self.noise(len(real)))
-        if self.cfg["loss"] == "wasserstein_gp":
-            with torch.enable_grad():
-                d_loss, logs = self.critic_loss(real, fake)
-        else:
+        with torch.set_grad_enabled(self.cfg["loss"] == "wasserstein_gp"):  # the penalty needs input gradients
             d_loss, logs = self.critic_loss(real, fake)
         self.log("val/d_loss", d_loss, on_epoch=True)
         self.log("val/g_loss", self.generator_loss(fake), on_epoch=True)
