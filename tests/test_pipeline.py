@@ -47,7 +47,8 @@ MODELS = ["dense_ae", "stacked_ae", "conv_ae", "denoising_ae", "vae", "conv_vae"
 
 def test_dvc_repro_runs_every_stage_and_prints_the_summary(project):
     _, repro = project
-    stages = ["download@fashion_mnist", "prepare@fashion_mnist", "summary"]
+    stages = ["download@fashion_mnist", "prepare@fashion_mnist", "classifier@fashion_mnist", "reference@fashion_mnist"]
+    stages += ["summary"]
     stages += [f"{stage}@{m}-fashion_mnist" for m in MODELS for stage in ("train", "evaluate")]
     for stage in stages:
         assert f"Running stage '{stage}'" in repro.stdout
@@ -57,16 +58,29 @@ def test_dvc_repro_runs_every_stage_and_prints_the_summary(project):
 
 def test_every_family_gets_its_metrics(project):
     work, _ = project
+    classifier = json.loads((work / "metrics/domain_classifier/fashion_mnist.json").read_text())
+    assert 0.1 < classifier["test_accuracy"] <= 1.0
     for model in MODELS:
         metrics = json.loads((work / f"metrics/{model}/fashion_mnist.json").read_text())
         if model in ("mlp_gan", "dcgan", "wgan", "wgan_gp"):
-            assert metrics["samples"]["diversity"] > 0 and "test" not in metrics
+            assert "test" not in metrics
             assert (work / f"reports/{model}/fashion_mnist/samples.png").exists()
         else:
-            assert 0 < metrics["test"]["mse"] < 1
+            assert 0 < metrics["test"]["mse"] < 1  # one epoch on 400 images: no quality claim here
+            assert metrics["reconstruction"]["domain"]["n_fake"] == 200
+            assert 0.1 < metrics["probe"]["codes"] <= 1 and 0.1 < metrics["probe"]["pixels"] <= 1
+            assert 0 <= metrics["anomaly"]["auc"] <= 1 and metrics["anomaly"]["held_out_class"] == 0
             assert (work / f"reports/{model}/fashion_mnist/reconstructions.png").exists()
+            assert (work / f"models/{model}/fashion_mnist/anomaly/model.ckpt").exists()
+        if model.endswith("vae") or model.endswith("gan"):
+            samples = metrics["samples"]["domain"]
+            assert samples["fid"] > 0 and samples["n_fake"] == 200 and samples["n_real"] == 200
+            assert {"kid", "precision", "recall", "density", "coverage"} <= set(samples)
+            assert 1 <= metrics["mode_coverage"]["classes_covered"] <= 10
         if model.endswith("vae"):
-            assert "samples" in metrics
+            assert metrics["vae"]["log_likelihood"] >= metrics["vae"]["elbo"] - 5
+    denoising = json.loads((work / "metrics/denoising_ae/fashion_mnist.json").read_text())["denoising"]
+    assert {"noisy_psnr", "denoised_psnr", "psnr_gain", "ssim_gain"} <= set(denoising)
 
 
 def test_outputs_metrics_and_manifest(project):
@@ -85,7 +99,9 @@ def test_mlflow_run_in_the_sqlite_db_at_the_project_root(project):
     run = json.loads((work / "models/dense_ae/fashion_mnist/run.json").read_text())
     assert run["tracking_uri"] == f"sqlite:///{work / 'mlflow.db'}"
     metrics = client(run["tracking_uri"]).get_run(run["run_id"]).data.metrics
-    assert {"val/loss", "eval/test.mse", "eval/test.bce"} <= set(metrics)
+    assert {"val/loss", "eval/test.mse", "eval/test.psnr", "eval/reconstruction.domain.fid", "eval/probe.codes"} <= set(
+        metrics
+    )
 
 
 def test_second_repro_is_a_no_op_and_params_change_reruns_only_downstream(project):

@@ -2,7 +2,8 @@
 
 aegan train [hydra overrides]         one training run (Hydra; -m for a multirun sweep)
 aegan params [overrides] [--check]    compose conf/pipeline.yaml into params.yaml (or check it is current)
-aegan stage <name> [args]             a DVC stage: download/prepare <data>, train/evaluate <model> <data>, summary
+aegan stage <name> [args]             a DVC stage: download/prepare/classifier/reference <data>,
+                                      train/evaluate <model> <data>, summary
 aegan options                         the datasets and models conf/ offers
 """
 
@@ -59,7 +60,7 @@ def _params(args: argparse.Namespace) -> int:
 def _stage(args: argparse.Namespace) -> int:
     from aegan import stages
 
-    names = {"download": 1, "prepare": 1, "train": 2, "evaluate": 2, "summary": 0}
+    names = {"download": 1, "prepare": 1, "classifier": 1, "reference": 1, "train": 2, "evaluate": 2, "summary": 0}
     if len(args.args) != names[args.name]:
         raise AeganError(f"stage {args.name} takes {names[args.name]} argument(s), got {args.args}")
     getattr(stages, args.name)(*args.args)
@@ -84,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="exit 1 when params.yaml differs from conf/")
     p.set_defaults(func=_params)
     s = sub.add_parser("stage", help="run one DVC stage")
-    s.add_argument("name", choices=["download", "prepare", "train", "evaluate", "summary"])
+    s.add_argument("name", choices=["download", "prepare", "classifier", "reference", "train", "evaluate", "summary"])
     s.add_argument("args", nargs="*")
     s.set_defaults(func=_stage)
     o = sub.add_parser("options", help="list datasets, models, trainers, experiments")

@@ -20,7 +20,7 @@ PARAMS_HEADER = (
     "# Generated from conf/pipeline.yaml by `aegan params` (or `dvc exp run -S ...`). Do not edit by hand:\n"
     "# change conf/ and run `aegan params`; a test fails when this file is stale.\n"
 )
-RUN_KEYS = ("paths", "trainer", "logger", "limits", "seed")
+RUN_KEYS = ("paths", "trainer", "logger", "limits", "evaluation", "seed")
 
 
 def project_root(start: Path | str | None = None) -> Path:

@@ -3,6 +3,8 @@
 download <data>          data/raw/<data>/
 prepare <data>           data/prepared/<data>/
 train <model> <data>     models/<model>/<data>/
+classifier <data>        models/domain_classifier/<data>/ + metrics/domain_classifier/<data>.json
+reference <data>         data/reference/<data>/<backbone>.pt (real test-image features per FID backbone)
 evaluate <model> <data>  metrics/<model>/<data>.json + reports/<model>/<data>/
 summary                  reports/summary.md, summary.csv (and the table on stdout)
 """
@@ -11,19 +13,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import torch
+from omegaconf import OmegaConf
 
 from aegan.config import load_params, project_root, resolve_path, run_config
 from aegan.data.prepare import prepare_dataset
 from aegan.data.sources import download_dataset
-from aegan.io import atomic_write_json
-from aegan.metrics.reconstruction import mean_image_baseline, reconstruction_metrics
-from aegan.metrics.samples import generate, sample_statistics
+from aegan.io import atomic_dir, atomic_write_json
 from aegan.models.registry import load_module
 from aegan.reports.grids import reconstruction_grid, save_grid
 from aegan.reports.summary import write_summary
-from aegan.tracking import client
+from aegan.tracking import client, tracking_uri
 from aegan.tracking import flatten as tracking_flatten
 
 
@@ -68,35 +70,136 @@ def train(model: str, data: str) -> dict:
     return record
 
 
-def evaluate(model: str, data: str) -> dict:
-    """Reconstruction metrics for models with an encoder, sample statistics for models that generate."""
-    root, cfg = _setup(model, data)
-    run_dir = model_dir(cfg, root, model, data)
-    module = load_module(run_dir / "model.ckpt")
+def _device(cfg) -> torch.device:
+    use_gpu = cfg.trainer.accelerator != "cpu" and torch.cuda.is_available()
+    return torch.device("cuda" if use_gpu else "cpu")
+
+
+def _split(prepared: Path, name: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+    data = torch.load(prepared / f"{name}.pt", weights_only=True)
+    return data["images"].float(), data.get("labels", data.get("attributes"))
+
+
+def classifier_path(cfg, root: Path, data: str) -> Path:
+    return resolve_path(root, cfg.paths.models_dir) / "domain_classifier" / data / "classifier.pt"
+
+
+def classifier(data: str) -> dict:
+    """Train the dataset's domain classifier (FID backbone, mode coverage); its accuracy is a metric."""
+    from lightning.pytorch.loggers import MLFlowLogger
+
+    from aegan.metrics.domain_classifier import train_classifier
+
+    root, cfg = _setup(None, data)
+    logger = MLFlowLogger(
+        experiment_name=cfg.logger.experiment_name,
+        run_name=f"domain_classifier-{data}",
+        tracking_uri=tracking_uri(cfg.logger, root),
+        tags={"model": "domain_classifier", "dataset": data, "source": "dvc"},
+    )
+    logger.log_hyperparams(tracking_flatten(cfg.evaluation.domain_classifier))
     prepared = resolve_path(root, cfg.paths.prepared_dir) / data
-    test = torch.load(prepared / "test.pt", weights_only=True)["images"].float()
+    scores = train_classifier(
+        OmegaConf.to_container(cfg.evaluation.domain_classifier, resolve=True),
+        prepared,
+        classifier_path(cfg, root, data),
+        cfg.seed,
+        cfg.trainer,
+        logger,
+    )
+    atomic_write_json(resolve_path(root, cfg.paths.metrics_dir) / "domain_classifier" / f"{data}.json", scores)
+    for key, value in scores.items():
+        logger.experiment.log_metric(logger.run_id, f"eval/{key}", value)
+    print(f"classifier: {data}: test accuracy {scores['test_accuracy']:.4f}")
+    return scores
+
+
+def _backbones(cfg, root: Path, data: str, device: torch.device) -> tuple[dict, Any]:
+    from aegan.metrics.domain_classifier import load_classifier
+    from aegan.metrics.features import build_backbone
+
+    domain = load_classifier(classifier_path(cfg, root, data)).to(device)
+    return {name: build_backbone(name, cfg.evaluation, domain) for name in cfg.evaluation.backbones}, domain
+
+
+def reference(data: str) -> Path:
+    """Features of the real test images (the first evaluation.n_real) per backbone, computed once."""
+    from aegan.metrics.features import batch_size_for, extract_features
+
+    root, cfg = _setup(None, data)
+    device = _device(cfg)
+    backbones, _ = _backbones(cfg, root, data, device)
+    test, _ = _split(resolve_path(root, cfg.paths.prepared_dir) / data, "test")
+    real = test[: int(cfg.evaluation.n_real)]
+    dest = resolve_path(root, cfg.paths.reference_dir) / data
+    with atomic_dir(dest) as tmp:
+        for name, backbone in backbones.items():
+            features = extract_features(
+                backbone, real, batch_size_for(backbone, cfg.evaluation), device, f"real {name}"
+            )
+            torch.save({"features": features, "backbone": name, "n": len(real)}, tmp / f"{name}.pt")
+            print(f"reference: {data}: {len(real)} real images -> {name} features {tuple(features.shape)}")
+    return dest
+
+
+def evaluate(model: str, data: str) -> dict:
+    """Score one trained model with the shared protocol (metrics/evaluate.py); log to its MLflow run."""
+    from aegan.metrics.evaluate import (
+        EvaluationInputs,
+        anomaly_config,
+        encoder_metrics,
+        load_real_features,
+        numeric_leaves,
+        sample_metrics,
+    )
+    from aegan.training.fit import fit
+
+    root, cfg = _setup(model, data)
+    device = _device(cfg)
+    run_dir = model_dir(cfg, root, model, data)
+    module = load_module(run_dir / "model.ckpt").to(device)
+    prepared = resolve_path(root, cfg.paths.prepared_dir) / data
+    train_split, test_split = _split(prepared, "train"), _split(prepared, "test")
+    backbones, domain = _backbones(cfg, root, data, device)
+    n_real = min(int(cfg.evaluation.n_real), len(test_split[0]))
+    inputs = EvaluationInputs(
+        train=train_split,
+        test=test_split,
+        backbones=backbones,
+        real_features=load_real_features(resolve_path(root, cfg.paths.reference_dir) / data, list(backbones), n_real),
+        classifier=domain,
+        device=device,
+    )
     run = json.loads((run_dir / "run.json").read_text())
     report_dir = resolve_path(root, cfg.paths.reports_dir) / model / data
-    torch.manual_seed(cfg.seed)
 
     metrics: dict = {"train": {"epochs": run["epochs"]}}
     grids = []
     if hasattr(module, "encode"):
-        train_images = torch.load(prepared / "train.pt", weights_only=True)["images"]
-        metrics["test"] = {**reconstruction_metrics(module, test), "n": len(test)}
-        metrics["baseline"] = {f"mean_image_{k}": v for k, v in mean_image_baseline(train_images, test).items()}
+        labels = train_split[1]
+        n_classes = int(labels.max()) + 1 if labels is not None and labels.dim() == 1 else None
+        anomaly_cfg = anomaly_config(cfg, n_classes)
+        if anomaly_cfg is not None:
+            # A copy of the model trained without the held-out class (resumable like any run).
+            record = fit(anomaly_cfg, run_dir / "anomaly", root, tags={"source": "dvc", "purpose": "anomaly"})
+            inputs.extras["anomaly_module"] = load_module(run_dir / "anomaly" / "model.ckpt").to(device)
+            print(f"evaluate: anomaly model without class {anomaly_cfg.data.exclude_class}: run {record['run_id']}")
+        torch.manual_seed(cfg.seed)
+        metrics.update(encoder_metrics(module, inputs, cfg.evaluation))
+        test = test_split[0][:64]
         with torch.no_grad():
-            grids.append(reconstruction_grid(test[:64], module(test[:64]), report_dir / "reconstructions.png"))
+            grids.append(reconstruction_grid(test, module(test.to(device)).cpu(), report_dir / "reconstructions.png"))
     if hasattr(module, "sample"):
-        samples = generate(module, min(1000, len(test)))
-        metrics["samples"] = sample_statistics(samples, test)
+        torch.manual_seed(cfg.seed)
+        sampled, samples = sample_metrics(module, inputs, cfg.evaluation)
+        metrics.update(sampled)
         grids.append(save_grid(samples[:64], report_dir / "samples.png", nrow=8))
     metrics_path = resolve_path(root, cfg.paths.metrics_dir) / model / f"{data}.json"
     atomic_write_json(metrics_path, metrics)
 
     mlflow = client(run["tracking_uri"])
-    scores = {k: v for k, v in metrics.items() if k != "train"}
-    for key, value in tracking_flatten(scores).items():
+    scores = numeric_leaves({k: v for k, v in metrics.items() if k != "train"})
+    for key, value in scores.items():
         mlflow.log_metric(run["run_id"], f"eval/{key}", value)
     for path in [*grids, metrics_path]:
         mlflow.log_artifact(run["run_id"], str(path), "evaluation")

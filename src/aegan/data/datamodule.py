@@ -13,6 +13,7 @@ import lightning as L
 import torch
 
 from aegan.data.prepare import read_manifest
+from aegan.errors import ConfigError
 
 
 class TensorBatches:
@@ -54,12 +55,23 @@ class TensorBatches:
 
 
 class PreparedDataModule(L.LightningDataModule):
-    """Serves data/prepared/<name>/{train,val,test}.pt."""
+    """Serves data/prepared/<name>/{train,val,test}.pt.
 
-    def __init__(self, prepared_dir: Path | str, batch_size: int, seed: int = 0, to_device: bool = True) -> None:
+    exclude_class drops one label from train and val (not test): the anomaly-detection protocol.
+    """
+
+    def __init__(
+        self,
+        prepared_dir: Path | str,
+        batch_size: int,
+        seed: int = 0,
+        to_device: bool = True,
+        exclude_class: int | None = None,
+    ) -> None:
         super().__init__()
         self.prepared_dir = Path(prepared_dir)
         self.batch_size, self.seed, self.to_device = batch_size, seed, to_device
+        self.exclude_class = exclude_class
         self.manifest = read_manifest(self.prepared_dir)
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
@@ -74,6 +86,11 @@ class PreparedDataModule(L.LightningDataModule):
             targets = data.get("labels", data.get("attributes"))
             if targets is None:
                 targets = torch.zeros(len(images), dtype=torch.int64)
+            if self.exclude_class is not None and name != "test":
+                if "labels" not in data:
+                    raise ConfigError(f"{self.prepared_dir}: exclude_class needs class labels, this dataset has none")
+                keep = targets != self.exclude_class
+                images, targets = images[keep], targets[keep]
             device = self._device()
             self.splits[name] = (images.to(device), targets.to(device))
         return self.splits[name]

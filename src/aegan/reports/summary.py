@@ -9,23 +9,61 @@ import pandas as pd
 
 from aegan.io import atomic_path, atomic_write_text
 
+# Column -> header. FID etc. use the domain backbone (the default pipeline's); inception columns appear
+# when that backbone ran. "fid" is the sample FID for generators, the reconstruction FID for plain AEs.
 COLUMNS = {
     "test.mse": "test MSE",
-    "test.bce": "test BCE",
     "baseline.mean_image_mse": "mean-image MSE",
-    "test.n": "n test",
-    "samples.diversity": "sample diversity",
-    "samples.mean_image_mse": "sample mean-image MSE",
+    "test.psnr": "PSNR",
+    "test.ssim": "SSIM",
+    "fid.domain": "FID (domain)",
+    "kid.domain": "KID (domain)",
+    "precision.domain": "precision",
+    "recall.domain": "recall",
+    "fid.inception": "FID (inception)",
+    "mode_coverage.classes_covered": "classes covered",
+    "mode_coverage.kl_uniform": "KL to uniform",
+    "probe.codes": "probe: codes",
+    "probe.pixels": "probe: pixels",
+    "probe.pca": "probe: PCA",
+    "anomaly.auc": "anomaly AUC",
+    "denoising.psnr_gain": "denoising PSNR gain",
+    "vae.log_likelihood": "log p(x)",
+    "n_fake": "n (FID)",
     "train.epochs": "epochs",
 }
+CLASSIFIERS = "domain_classifier"  # metrics/domain_classifier/<data>.json: the per-dataset classifiers
+
+
+def _headline(flat: dict) -> dict:
+    """One FID/KID/precision/recall per backbone: of the samples when the model generates, else of reconstructions."""
+    out = {}
+    for backbone in ("domain", "inception"):
+        for source in ("samples", "reconstruction"):
+            if f"{source}.{backbone}.fid" in flat:
+                for metric in ("fid", "kid", "precision", "recall"):
+                    out[f"{metric}.{backbone}"] = flat[f"{source}.{backbone}.{metric}"]
+                out.setdefault("n_fake", flat[f"{source}.{backbone}.n_fake"])
+                break
+    return out
 
 
 def collect(metrics_dir: Path) -> pd.DataFrame:
     rows = []
     for path in sorted(metrics_dir.glob("*/*.json")):
+        if path.parent.name == CLASSIFIERS:
+            continue
         flat = pd.json_normalize(json.loads(path.read_text())).iloc[0].to_dict()
-        rows.append({"model": path.parent.name, "dataset": path.stem, **flat})
+        rows.append({"model": path.parent.name, "dataset": path.stem, **flat, **_headline(flat)})
     return pd.DataFrame(rows)
+
+
+def classifier_table(metrics_dir: Path) -> str:
+    lines = ["| dataset | domain classifier test accuracy | epochs |", "|---|---|---|"]
+    for path in sorted((metrics_dir / CLASSIFIERS).glob("*.json")):
+        scores = json.loads(path.read_text())
+        lines.append(f"| {path.stem} | {scores['test_accuracy']:.4f} | {scores['epochs']} |")
+    return "\n".join(lines) + "\n" if len(lines) > 2 else ""
 
 
 def markdown(frame: pd.DataFrame) -> str:
@@ -51,6 +89,9 @@ def write_summary(metrics_dir: Path, reports_dir: Path) -> str:
         text = "no metrics yet: run `dvc repro`\n"
     else:
         text = markdown(frame)
+        classifiers = classifier_table(metrics_dir)
+        if classifiers:
+            text += "\n" + classifiers
         with atomic_path(reports_dir / "summary.csv") as tmp:
             frame.to_csv(tmp, index=False)
     atomic_write_text(reports_dir / "summary.md", "# aegan summary\n\n" + text)

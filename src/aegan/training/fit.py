@@ -86,7 +86,9 @@ def fit(cfg: DictConfig, out_dir: Path, root: Path, tags: dict[str, str] | None 
         out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = resume_checkpoint(cfg, out_dir, cfg.get("ckpt_path"))
     prepared = resolve_path(root, cfg.paths.prepared_dir) / cfg.data.name
-    datamodule = PreparedDataModule(prepared, batch_size=cfg.model.batch_size, seed=cfg.seed)
+    datamodule = PreparedDataModule(
+        prepared, batch_size=cfg.model.batch_size, seed=cfg.seed, exclude_class=cfg.data.get("exclude_class")
+    )
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
     module = build_module(model_cfg, datamodule.image_shape)
 

@@ -1,0 +1,147 @@
+"""The evaluation protocol: every model scored the same way, one metrics dict per (model, dataset).
+
+encoder models   test-split reconstruction (MSE, BCE, PSNR, SSIM) vs the mean-image baseline;
+                 reconstruction FID/KID/precision/recall per backbone; linear probe; anomaly AUC;
+                 denoising: the noisy input's scores and the gain; VAE: ELBO terms and log p(x)
+generators       (VAE prior and GANs) sample FID/KID/precision/recall per backbone; mode coverage
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from aegan.errors import ConfigError
+from aegan.metrics.anomaly import anomaly_auc
+from aegan.metrics.distribution import distribution_metrics, mode_coverage
+from aegan.metrics.domain_classifier import DomainClassifier
+from aegan.metrics.features import Backbone, batch_size_for, extract_features
+from aegan.metrics.likelihood import elbo_terms, importance_log_likelihood
+from aegan.metrics.probe import linear_probe
+from aegan.metrics.reconstruction import denoising_metrics, mean_image_baseline, reconstruction_metrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvaluationInputs:
+    """What the protocol needs, loaded by the stage: prepared splits, real features, the classifier."""
+
+    train: tuple[torch.Tensor, torch.Tensor | None]
+    test: tuple[torch.Tensor, torch.Tensor | None]
+    backbones: dict[str, Backbone]
+    real_features: dict[str, torch.Tensor]  # per backbone, of test[:n_real]
+    classifier: DomainClassifier
+    device: torch.device
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@torch.no_grad()
+def generate(module: torch.nn.Module, n: int, batch_size: int = 500) -> torch.Tensor:
+    """n fresh samples from the model's prior (not the fixed preview batch), on the CPU."""
+    module.eval()
+    chunks = []
+    for start in range(0, n, batch_size):
+        z = torch.randn(min(batch_size, n - start), module.latent_dim, device=module.device)
+        chunks.append((module.decode(z) if hasattr(module, "decode") else module(z)).cpu())
+    return torch.cat(chunks)
+
+
+@torch.no_grad()
+def reconstruct(module: torch.nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    return torch.cat([module(images[i : i + batch_size].to(module.device)).cpu() for i in range(0, len(images), batch_size)])
+
+
+def feature_scores(images: torch.Tensor, inputs: EvaluationInputs, evaluation: DictConfig, what: str) -> dict[str, Any]:
+    """distribution_metrics of `images` against the real test features, per backbone."""
+    scores = {}
+    for name, backbone in inputs.backbones.items():
+        fake = extract_features(backbone, images, batch_size_for(backbone, evaluation), inputs.device, f"{what} {name}")
+        scores[name] = distribution_metrics(backbone.cpu(), inputs.real_features[name], fake, evaluation)
+    return scores
+
+
+def sample_metrics(module: torch.nn.Module, inputs: EvaluationInputs, evaluation: DictConfig) -> tuple[dict, torch.Tensor]:
+    samples = generate(module, int(evaluation.n_samples), int(evaluation.batch_size))
+    metrics: dict[str, Any] = {"samples": feature_scores(samples, inputs, evaluation, "samples")}
+    if not inputs.classifier.multilabel:
+        logits = torch.cat([inputs.classifier(s.to(inputs.device)).cpu() for s in samples.split(500)])
+        metrics["mode_coverage"] = mode_coverage(logits, float(evaluation.mode_coverage.min_share))
+    return metrics, samples
+
+
+def encoder_metrics(module: torch.nn.Module, inputs: EvaluationInputs, evaluation: DictConfig) -> dict[str, Any]:
+    test_images, test_labels = inputs.test
+    train_images, train_labels = inputs.train
+    metrics: dict[str, Any] = {
+        "test": {**reconstruction_metrics(module, test_images), "n": len(test_images)},
+        "baseline": {f"mean_image_{k}": v for k, v in mean_image_baseline(train_images, test_images).items()},
+    }
+    n_real = len(next(iter(inputs.real_features.values())))
+    metrics["reconstruction"] = feature_scores(reconstruct(module, test_images[:n_real]), inputs, evaluation, "recon")
+    if getattr(module, "cfg", {}).get("noise"):
+        metrics["denoising"] = denoising_metrics(module, test_images)
+    if module.family == "vae":
+        n = min(int(evaluation.vae.n_images), len(test_images))
+        k = int(evaluation.vae.importance_samples)
+        metrics["vae"] = {
+            **elbo_terms(module, test_images),
+            "log_likelihood": importance_log_likelihood(module, test_images[:n], k),
+            "importance_samples": k,
+            "n_log_likelihood": n,
+        }
+    if train_labels is not None and test_labels is not None and train_labels.dim() == 1:
+        metrics["probe"] = linear_probe(
+            lambda x: module.encode(x.to(module.device)),
+            (train_images, train_labels),
+            (test_images, test_labels),
+            int(evaluation.probe.max_train),
+            int(evaluation.probe.max_iter),
+        )
+    anomaly_module = inputs.extras.get("anomaly_module")
+    if anomaly_module is not None:
+        metrics["anomaly"] = anomaly_auc(anomaly_module, test_images, test_labels, int(evaluation.anomaly.held_out_class))
+    return metrics
+
+
+def anomaly_config(cfg: DictConfig, n_classes: int | None) -> DictConfig | None:
+    """The run config of the anomaly model (cfg with data.exclude_class), or None when it does not apply."""
+    anomaly = cfg.evaluation.anomaly
+    if not anomaly.enabled or n_classes is None:
+        return None
+    held_out = int(anomaly.held_out_class)
+    if not 0 <= held_out < n_classes:
+        raise ConfigError(f"evaluation.anomaly.held_out_class must be in [0, {n_classes - 1}], got {held_out}")
+    derived = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    derived.data.exclude_class = held_out
+    return derived
+
+
+def numeric_leaves(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    """The scalar numbers of a nested metrics dict, flattened to 'a.b.c' keys (for MLflow)."""
+    flat: dict[str, float] = {}
+    for key, value in metrics.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(numeric_leaves(value, name + "."))
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            flat[name] = float(value)
+    return flat
+
+
+def load_real_features(reference_dir: Path, backbones: list[str], n_real: int) -> dict[str, torch.Tensor]:
+    features = {}
+    for name in backbones:
+        path = reference_dir / f"{name}.pt"
+        if not path.exists():
+            raise ConfigError(f"no real-image features at {path}: run `dvc repro` (stage reference) first")
+        saved = torch.load(path, weights_only=True)
+        if len(saved["features"]) != n_real:
+            raise ConfigError(f"{path} holds {len(saved['features'])} real images, the config asks for {n_real}: rerun the reference stage")
+        features[name] = saved["features"]
+    return features
