@@ -81,3 +81,16 @@ def test_cli_train_rejects_an_unknown_model_with_the_options(root):
     )
     assert result.returncode != 0
     assert "Could not find 'model/nosuch'" in result.stderr and "dense_ae" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["model=dcgan", "model.generator.channels.28=[256, 128, 64]"], "not divisible by 2\\^3"),
+        (["model=conv_ae", "data.image_size=30"], "conv_ae .* 30"),
+        (["model=dense_ae", "data=celeba", "model.decoder.kind=mlp"], "unknown decoder kind 'mlp'"),
+    ],
+)
+def test_a_model_that_does_not_fit_the_images_is_caught_before_training(root, overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        validate(compose(root, "config", overrides))

@@ -125,6 +125,32 @@ def validate(cfg: DictConfig) -> None:
     if "model" in cfg:
         for schedule, epochs in (cfg.model.get("epochs") or {}).items():
             positive(f"model.epochs.{schedule}", epochs)
+        check_model_fits_data(cfg)
+
+
+def check_model_fits_data(cfg: DictConfig) -> None:
+    """Build the model for the data's image shape and push two images (or codes) through it, so that a
+    latent size, channel list or image size that do not fit fail now, not minutes into training."""
+    import torch
+
+    from aegan.models.registry import build_module
+
+    shape = (int(cfg.data.channels), int(cfg.data.image_size), int(cfg.data.image_size))
+    try:
+        module = build_module(OmegaConf.to_container(cfg.model, resolve=True), shape).eval()
+        with torch.no_grad():
+            if hasattr(module, "encode"):
+                out = module(torch.zeros(2, *shape))
+            else:
+                out = module(torch.zeros(2, module.latent_dim))
+                module.critic(out)
+    except (ConfigError, RuntimeError, ValueError, TypeError, KeyError) as exc:
+        raise ConfigError(f"model {cfg.model.name} does not fit {cfg.data.name} images {shape}: {exc}") from exc
+    if tuple(out.shape[1:]) != shape:
+        raise ConfigError(
+            f"model {cfg.model.name} makes images of shape {tuple(out.shape[1:])} for {cfg.data.name} images {shape}: "
+            "check the decoder/generator channels for this image size"
+        )
 
 
 def resolve_path(root: Path, path: str | Path) -> Path:

@@ -31,3 +31,7 @@ class OutputError(AeganError):
 
 class TrainingDivergedError(AeganError):
     """A loss became NaN or infinite."""
+
+
+class TrackingError(AeganError):
+    """The MLflow backend cannot take writes (server down, database locked or corrupt)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import json
 import os
 import shutil
@@ -37,6 +38,18 @@ def output_errors(path: Path | str) -> Iterator[None]:
         raise OutputError(f"cannot write {path}: {reason} ({exc.__class__.__name__}: {exc})") from exc
 
 
+def _remove_stale_temps(path: Path) -> None:
+    """Temporaries of a writer that was killed (SIGKILL skips `finally`) are removed by the next one.
+
+    One writer per output path is assumed: DVC runs one stage per output.
+    """
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+
+
 def _tmp_sibling(path: Path, suffix: str = "") -> Path:
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f"{suffix}.tmp", dir=path.parent)
     os.close(fd)
@@ -49,6 +62,7 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     path = Path(path)
     with output_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temps(path)
         tmp = _tmp_sibling(path, path.suffix)
     try:
         with output_errors(path):
@@ -86,6 +100,7 @@ def atomic_dir(path: Path | str) -> Iterator[Path]:
     path = Path(path)
     with output_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temps(path)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         with output_errors(path):

@@ -25,7 +25,7 @@ from aegan.io import atomic_dir, atomic_write_json
 from aegan.models.registry import load_module
 from aegan.reports.grids import reconstruction_grid, save_grid
 from aegan.reports.summary import write_summary
-from aegan.tracking import client, tracking_uri
+from aegan.tracking import client, mlflow_logger, tracking_uri
 from aegan.tracking import flatten as tracking_flatten
 
 
@@ -86,17 +86,12 @@ def classifier_path(cfg, root: Path, data: str) -> Path:
 
 def classifier(data: str) -> dict:
     """Train the dataset's domain classifier (FID backbone, mode coverage); its accuracy is a metric."""
-    from lightning.pytorch.loggers import MLFlowLogger
-
     from aegan.metrics.domain_classifier import train_classifier
 
     root, cfg = _setup(None, data)
-    logger = MLFlowLogger(
-        experiment_name=cfg.logger.experiment_name,
-        run_name=f"domain_classifier-{data}",
-        tracking_uri=tracking_uri(cfg.logger, root),
-        tags={"model": "domain_classifier", "dataset": data, "source": "dvc"},
-    )
+    tags = {"model": "domain_classifier", "dataset": data, "source": "dvc"}
+    uri = tracking_uri(cfg.logger, root)
+    logger = mlflow_logger(uri, cfg.logger.experiment_name, f"domain_classifier-{data}", tags)
     logger.log_hyperparams(tracking_flatten(cfg.evaluation.domain_classifier))
     prepared = resolve_path(root, cfg.paths.prepared_dir) / data
     scores = train_classifier(

@@ -8,6 +8,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from aegan.errors import TrackingError
+
 
 def tracking_uri(logger_cfg: DictConfig | dict, root: Path) -> str:
     """MLFLOW_TRACKING_URI wins; a relative sqlite path is anchored at the project root.
@@ -40,3 +42,32 @@ def client(uri: str):
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=uri)
+
+
+def check_tracking(uri: str, timeout: float = 10.0) -> None:
+    """Fail before any training, with the cause, when the MLflow backend cannot be used.
+
+    Metrics are never dropped silently: a backend that fails later (mid-run) stops the run with its
+    error, and the last checkpoint resumes it. A server gets a /health request (MLflow's client would
+    retry for minutes); a database gets a real query (a locked SQLite file fails after its busy timeout).
+    """
+    import urllib.request
+
+    hint = "start the tracking server, or point logger.tracking_uri / MLFLOW_TRACKING_URI elsewhere"
+    try:
+        if uri.startswith(("http://", "https://")):
+            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
+                response.read()
+        else:
+            client(uri).search_experiments(max_results=1)
+    except Exception as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        raise TrackingError(f"MLflow backend {uri} is not usable ({first_line}); {hint}") from exc
+
+
+def mlflow_logger(uri: str, experiment: str, run_name: str, tags: dict[str, str], run_id: str | None = None):
+    """Lightning's MLFlowLogger on `uri` (see tracking_uri), after checking that the backend works."""
+    from lightning.pytorch.loggers import MLFlowLogger
+
+    check_tracking(uri)
+    return MLFlowLogger(experiment_name=experiment, run_name=run_name, tracking_uri=uri, tags=tags, run_id=run_id)

@@ -19,7 +19,6 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.loggers import MLFlowLogger
 from omegaconf import DictConfig, OmegaConf
 
 from aegan.config import resolve_path
@@ -27,7 +26,7 @@ from aegan.data.datamodule import PreparedDataModule
 from aegan.errors import ConfigError
 from aegan.io import atomic_path, atomic_write_json, output_errors
 from aegan.models.registry import build_module
-from aegan.tracking import flatten, tracking_uri
+from aegan.tracking import flatten, mlflow_logger, tracking_uri
 from aegan.training.callbacks import EpochHistory, PreviewImages
 
 log = logging.getLogger(__name__)
@@ -93,10 +92,10 @@ def fit(cfg: DictConfig, out_dir: Path, root: Path, tags: dict[str, str] | None 
     module = build_module(model_cfg, datamodule.image_shape)
 
     uri = tracking_uri(cfg.logger, root)
-    logger = MLFlowLogger(
-        experiment_name=cfg.logger.experiment_name,
+    logger = mlflow_logger(
+        uri,
+        cfg.logger.experiment_name,
         run_name=f"{cfg.model.name}-{cfg.data.name}",
-        tracking_uri=uri,
         tags={"model": cfg.model.name, "dataset": cfg.data.name, "family": cfg.model.family, **(tags or {})},
         run_id=_resume_record(out_dir).get("run_id") if ckpt_path else None,
     )
