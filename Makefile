@@ -9,13 +9,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run test test-fast lint install system-deps params clean-outputs
+.PHONY: run test test-fast lint install system-deps test-deps params clean-outputs
 
 run: install system-deps
 	dvc repro
 	@cat reports/summary.md
 
-test: install system-deps
+test: install system-deps test-deps
 	python -m pytest -q
 
 test-fast: install
@@ -45,6 +45,12 @@ $(STAMP): pyproject.toml constraints.txt
 system-deps:
 	@if [ ! -f $(FASHION_DIR)/train-images-idx3-ubyte.gz ]; then \
 	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
+	fi
+
+# Headless Chromium: the report test opens reports/index.html in a real browser.
+test-deps:
+	@if ! command -v chromium >/dev/null; then \
+	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	fi
 
 clean-outputs:

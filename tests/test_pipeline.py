@@ -48,7 +48,7 @@ MODELS = ["dense_ae", "stacked_ae", "conv_ae", "denoising_ae", "vae", "conv_vae"
 def test_dvc_repro_runs_every_stage_and_prints_the_summary(project):
     _, repro = project
     stages = ["download@fashion_mnist", "prepare@fashion_mnist", "classifier@fashion_mnist", "reference@fashion_mnist"]
-    stages += ["summary"]
+    stages += ["summary", "report"]
     stages += [f"{stage}@{m}-fashion_mnist" for m in MODELS for stage in ("train", "evaluate")]
     for stage in stages:
         assert f"Running stage '{stage}'" in repro.stdout
@@ -161,3 +161,39 @@ def test_mlflow_ui_shows_the_pipeline_run(project):
         time.sleep(1)
         with contextlib.suppress(ProcessLookupError):  # workers that ignored SIGTERM
             os.killpg(ui.pid, signal.SIGKILL)
+
+
+def test_report_renders_in_headless_chromium_with_every_image(project):
+    """The report stage's page in a real browser: every image must decode (the page counts them)."""
+    import re
+
+    work, _ = project
+    page = work / "reports" / "index.html"
+    result = subprocess.run(
+        [
+            "chromium",
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    total = int(re.search(r'data-images-total="(\d+)"', result.stdout).group(1))
+    broken = int(re.search(r'data-images-broken="(\d+)"', result.stdout).group(1))
+    # per model: curves + samples or reconstructions + interpolation strip and GIF (+ latent map, samples)
+    assert total >= 4 * len(MODELS) and broken == 0, (total, broken)
+    for model in MODELS:
+        assert f'id="{model}-fashion_mnist"' in result.stdout
+
+
+def test_dvc_plots_show_renders_the_training_curves(project):
+    work, _ = project
+    result = sh(["dvc", "plots", "show", "-o", "plots"], work)
+    html = (work / "plots" / "index.html").read_text()
+    assert "dense_ae" in html and "val/loss" in html, result.stdout

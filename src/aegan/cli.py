@@ -3,8 +3,10 @@
 aegan train [hydra overrides]         one training run (Hydra; -m for a multirun sweep)
 aegan params [overrides] [--check]    compose conf/pipeline.yaml into params.yaml (or check it is current)
 aegan stage <name> [args]             a DVC stage: download/prepare/classifier/reference <data>,
-                                      train/evaluate <model> <data>, summary
+                                      train/evaluate <model> <data>, summary, report
 aegan options                         the datasets and models conf/ offers
+aegan generate|reconstruct|interpolate|arithmetic|latent-map (--ckpt PATH | --run-id ID) [options]
+                                      pictures of a trained model's latent space (PNG/GIF)
 """
 
 from __future__ import annotations
@@ -60,7 +62,16 @@ def _params(args: argparse.Namespace) -> int:
 def _stage(args: argparse.Namespace) -> int:
     from aegan import stages
 
-    names = {"download": 1, "prepare": 1, "classifier": 1, "reference": 1, "train": 2, "evaluate": 2, "summary": 0}
+    names = {
+        "download": 1,
+        "prepare": 1,
+        "classifier": 1,
+        "reference": 1,
+        "train": 2,
+        "evaluate": 2,
+        "summary": 0,
+        "report": 0,
+    }
     if len(args.args) != names[args.name]:
         raise AeganError(f"stage {args.name} takes {names[args.name]} argument(s), got {args.args}")
     getattr(stages, args.name)(*args.args)
@@ -76,6 +87,71 @@ def _options(_: argparse.Namespace) -> int:
     return 0
 
 
+def _latent_tool(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from aegan.reports import tools
+
+    loaded = tools.load(args.ckpt, args.run_id, args.data)
+    out = Path(args.out) if args.out else tools.default_out(loaded)
+    if args.command == "generate":
+        paths = tools.generate(loaded, out, n=args.n, seed=args.seed)
+    elif args.command == "reconstruct":
+        paths = tools.reconstruct(loaded, out, n=args.n)
+    elif args.command == "interpolate":
+        pairs = [tuple(int(i) for i in pair.split(",")) for pair in args.pairs] if args.pairs else None
+        paths = tools.interpolate(loaded, out, pairs, steps=args.steps, mode=args.mode, seed=args.seed)
+    elif args.command == "arithmetic":
+        paths = tools.arithmetic(loaded, out, args.attribute, n=args.n)
+    else:
+        paths = tools.latent_map(loaded, out, n=args.n, seed=args.seed)
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from aegan.bench import run_bench
+    from aegan.config import project_root
+
+    root = project_root()
+    out = Path(args.out) if args.out else root / "reports" / "bench"
+    frame = run_bench(
+        root, args.models, args.batch_sizes, args.warmup, args.steps, args.data, out, args.inception_images
+    )
+    print(frame.to_string(index=False))
+    print(f"wrote {out / 'bench.json'} and {out / 'train_throughput.csv'}")
+    return 0
+
+
+def _add_latent_tools(sub: argparse._SubParsersAction) -> None:
+    helps = {
+        "generate": ("sample grid from the prior (VAE, GANs)", 64),
+        "reconstruct": ("test images next to their reconstructions", 32),
+        "interpolate": ("morph between test images (or random latent points): strip + GIF", 0),
+        "arithmetic": ("add an attribute vector (CelebA attribute or class) to codes", 8),
+        "latent-map": ("t-SNE of test-split codes coloured by label (2-D latents: also a grid)", 2000),
+    }
+    for name, (text, n) in helps.items():
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--ckpt", help="a checkpoint, e.g. models/vae/fashion_mnist/model.ckpt")
+        p.add_argument("--run-id", help="an MLflow run id (its checkpoints/model.ckpt artifact)")
+        p.add_argument("--data", help="dataset (default: the run's)")
+        p.add_argument("--out", help="output directory (default: reports/tools/<model>-<data>/)")
+        p.add_argument("--seed", type=int, default=0)
+        if n:
+            p.add_argument("--n", type=int, default=n, help=f"how many images/rows (default {n})")
+        if name == "interpolate":
+            p.add_argument("--pairs", nargs="*", help="test-image index pairs, e.g. 0,1 5,9")
+            p.add_argument("--steps", type=int, default=10)
+            p.add_argument("--mode", choices=["linear", "spherical"], default="linear")
+        if name == "arithmetic":
+            p.add_argument("--attribute", required=True, help="CelebA attribute (e.g. Smiling) or class name/index")
+        p.set_defaults(func=_latent_tool)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aegan", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -85,11 +161,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="exit 1 when params.yaml differs from conf/")
     p.set_defaults(func=_params)
     s = sub.add_parser("stage", help="run one DVC stage")
-    s.add_argument("name", choices=["download", "prepare", "classifier", "reference", "train", "evaluate", "summary"])
+    s.add_argument(
+        "name", choices=["download", "prepare", "classifier", "reference", "train", "evaluate", "summary", "report"]
+    )
     s.add_argument("args", nargs="*")
     s.set_defaults(func=_stage)
     o = sub.add_parser("options", help="list datasets, models, trainers, experiments")
     o.set_defaults(func=_options)
+    _add_latent_tools(sub)
+    b = sub.add_parser("bench", help="training throughput: aegan vs a bare PyTorch loop; FID feature throughput")
+    b.add_argument("--models", nargs="+", default=["dense_ae", "vae", "dcgan"])
+    b.add_argument("--batch-sizes", nargs="+", type=int, default=[128, 32])
+    b.add_argument("--warmup", type=int, default=10)
+    b.add_argument("--steps", type=int, default=50)
+    b.add_argument("--data", default="fashion_mnist")
+    b.add_argument("--inception-images", type=int, default=32, help="0 skips the Inception timing")
+    b.add_argument("--out", help="default reports/bench/")
+    b.set_defaults(func=_bench)
     return parser
 
 

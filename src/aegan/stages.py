@@ -7,6 +7,7 @@ classifier <data>        models/domain_classifier/<data>/ + metrics/domain_class
 reference <data>         data/reference/<data>/<backbone>.pt (real test-image features per FID backbone)
 evaluate <model> <data>  metrics/<model>/<data>.json + reports/<model>/<data>/
 summary                  reports/summary.md, summary.csv (and the table on stdout)
+report                   reports/index.html (one self-contained page, also an MLflow artifact)
 """
 
 from __future__ import annotations
@@ -189,6 +190,7 @@ def evaluate(model: str, data: str) -> dict:
         sampled, samples = sample_metrics(module, inputs, cfg.evaluation)
         metrics.update(sampled)
         grids.append(save_grid(samples[:64], report_dir / "samples.png", nrow=8))
+    grids += latent_pictures(module.cpu(), model, data, prepared, report_dir, cfg.evaluation.pictures)
     metrics_path = resolve_path(root, cfg.paths.metrics_dir) / model / f"{data}.json"
     atomic_write_json(metrics_path, metrics)
 
@@ -200,6 +202,40 @@ def evaluate(model: str, data: str) -> dict:
         mlflow.log_artifact(run["run_id"], str(path), "evaluation")
     print(f"evaluate: {model} on {data}: {json.dumps(scores)}")
     return metrics
+
+
+def latent_pictures(module, model: str, data: str, prepared: Path, out: Path, pictures) -> list[Path]:
+    """The latent map (models with an encoder) and interpolation strips, for the report."""
+    from aegan.reports import tools
+
+    loaded = tools.Loaded(module, model, data, prepared)
+    paths = tools.interpolate(loaded, out, steps=int(pictures.interpolation_steps))
+    if module.family in tools.ENCODER_FAMILIES:
+        paths += tools.latent_map(loaded, out, n=int(pictures.latent_map_points))
+    return paths
+
+
+def report() -> Path:
+    """reports/index.html: one self-contained page for the pipeline run, also logged to MLflow."""
+    from aegan.reports.html import write_report
+
+    root = project_root()
+    params = load_params(root)
+    path = write_report(
+        list(params.pipeline.models),
+        list(params.pipeline.datasets),
+        resolve_path(root, params.paths.metrics_dir),
+        resolve_path(root, params.paths.models_dir),
+        resolve_path(root, params.paths.reports_dir),
+    )
+    mlflow = client(tracking_uri(params.logger, root))
+    experiment = mlflow.get_experiment_by_name(params.logger.experiment_name)
+    experiment_id = experiment.experiment_id if experiment else mlflow.create_experiment(params.logger.experiment_name)
+    run = mlflow.create_run(experiment_id, run_name="report", tags={"source": "dvc", "kind": "report"})
+    mlflow.log_artifact(run.info.run_id, str(path))
+    mlflow.set_terminated(run.info.run_id)
+    print(f"report: {path} (MLflow run {run.info.run_id})")
+    return path
 
 
 def summary() -> str:

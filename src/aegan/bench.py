@@ -1,0 +1,187 @@
+"""`aegan bench`: training throughput through the real aegan path vs the same networks in a bare loop.
+
+aegan: the family's LightningModule, PreparedDataModule and the Trainer settings of `fit` (no logger or
+checkpoints: they are per-epoch costs, not per-step); bare: the same module's loss in a plain PyTorch
+loop over random-batch gathers from the same in-memory tensors, same optimiser. Both time `steps`
+steps after `warmup` steps. The ratio aegan/bare is what Lightning and aegan's per-step work cost.
+Also: FID feature extraction throughput per backbone. Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import platform
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import pandas as pd
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from aegan.data.datamodule import PreparedDataModule
+from aegan.io import atomic_path, atomic_write_json
+from aegan.models.blocks import build_optimizer
+from aegan.models.registry import build_module
+
+
+class StepTimer(L.Callback):
+    """Wall time of training steps warmup+1 .. warmup+steps."""
+
+    def __init__(self, warmup: int) -> None:
+        self.warmup, self.start, self.end, self.count = warmup, 0.0, 0.0, 0
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        if batch_idx == self.warmup:
+            self.start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if batch_idx >= self.warmup:
+            self.end, self.count = time.perf_counter(), batch_idx - self.warmup + 1
+
+
+def aegan_throughput(cfg: DictConfig, prepared: Path, batch_size: int, warmup: int, steps: int) -> float:
+    L.seed_everything(cfg.seed, verbose=False)
+    datamodule = PreparedDataModule(prepared, batch_size=batch_size, seed=cfg.seed)
+    module = build_module(OmegaConf.to_container(cfg.model, resolve=True), datamodule.image_shape)
+    timer = StepTimer(warmup)
+    trainer = L.Trainer(
+        accelerator=cfg.trainer.accelerator,
+        devices=1,
+        precision=cfg.trainer.precision,
+        max_epochs=1,
+        limit_train_batches=warmup + steps,
+        limit_val_batches=0,
+        deterministic=cfg.trainer.deterministic,
+        log_every_n_steps=cfg.trainer.log_every_n_steps,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[timer],
+    )
+    trainer.fit(module, datamodule=datamodule)
+    return timer.count * batch_size / (timer.end - timer.start)
+
+
+def _bare_step(module: Any, optimizers: list[torch.optim.Optimizer], x: torch.Tensor, step: int) -> None:
+    """One training step of the family, written out without Lightning."""
+    if module.family == "gan":
+        opt_g, opt_d = optimizers
+        with torch.no_grad():
+            fake = module(module.noise(len(x)))
+        d_loss, _ = module.critic_loss(x, fake)
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        if module.cfg["loss"] == "wasserstein":
+            clip = float(module.cfg["clip_value"])
+            with torch.no_grad():
+                for p in module.critic.parameters():
+                    p.clamp_(-clip, clip)
+        if (step + 1) % module.n_critic == 0:
+            g_loss = module.generator_loss(module(module.noise(len(x))))
+            opt_g.zero_grad(set_to_none=True)
+            g_loss.backward()
+            opt_g.step()
+        return
+    (opt,) = optimizers
+    out = module.step(x, noisy=True) if module.family == "autoencoder" else module.step(x)
+    opt.zero_grad(set_to_none=True)
+    out.loss.backward()
+    opt.step()
+
+
+def bare_throughput(cfg: DictConfig, prepared: Path, batch_size: int, warmup: int, steps: int) -> float:
+    L.seed_everything(cfg.seed, verbose=False)
+    images = torch.load(prepared / "train.pt", weights_only=True)["images"]
+    module = build_module(OmegaConf.to_container(cfg.model, resolve=True), tuple(images.shape[1:])).train()
+    if module.family == "gan":
+        optimizers = [
+            build_optimizer(module.cfg["generator_optimizer"], module.generator.parameters()),
+            build_optimizer(module.cfg["critic_optimizer"], module.critic.parameters()),
+        ]
+    else:
+        optimizers = [build_optimizer(module.cfg["optimizer"], module.parameters())]
+    for step in range(warmup + steps):
+        if step == warmup:
+            start = time.perf_counter()
+        x = images[torch.randint(len(images), (batch_size,))].float()
+        _bare_step(module, optimizers, x, step)
+    return steps * batch_size / (time.perf_counter() - start)
+
+
+def feature_throughput(backbone: torch.nn.Module, image_shape: tuple[int, ...], n: int, batch_size: int) -> float:
+    from aegan.metrics.features import extract_features
+
+    images = torch.rand(n, *image_shape) * 2 - 1
+    extract_features(backbone, images[:batch_size], batch_size)  # warm-up
+    start = time.perf_counter()
+    extract_features(backbone, images, batch_size)
+    return n / (time.perf_counter() - start)
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_bench(
+    root: Path,
+    models: list[str],
+    batch_sizes: list[int],
+    warmup: int,
+    steps: int,
+    data: str,
+    out_dir: Path,
+    inception_images: int = 32,
+) -> pd.DataFrame:
+    from aegan.config import compose
+    from aegan.training.run import ensure_prepared
+
+    rows = []
+    for model in models:
+        cfg = compose(root, "config", [f"model={model}", f"data={data}", "trainer=cpu"])
+        prepared = ensure_prepared(cfg, root)
+        for batch_size in batch_sizes:
+            bare = bare_throughput(cfg, prepared, batch_size, warmup, steps)
+            ours = aegan_throughput(cfg, prepared, batch_size, warmup, steps)
+            rows.append(
+                {
+                    "model": model,
+                    "family": cfg.model.family,
+                    "batch_size": batch_size,
+                    "aegan_img_s": round(ours, 1),
+                    "bare_img_s": round(bare, 1),
+                    "ratio": round(ours / bare, 3),
+                    "peak_rss_mib": round(peak_rss_mib()),
+                }
+            )
+            print(" | ".join(f"{k} {v}" for k, v in rows[-1].items()), flush=True)
+    frame = pd.DataFrame(rows)
+    features = feature_rows(cfg, inception_images)
+    info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.machine()}
+    with atomic_path(out_dir / "train_throughput.csv") as tmp:
+        frame.to_csv(tmp, index=False)
+    atomic_write_json(out_dir / "bench.json", {"info": info, "train": rows, "features": features})
+    return frame
+
+
+def feature_rows(cfg: DictConfig, inception_images: int) -> list[dict[str, Any]]:
+    """FID feature extraction images/s: the domain classifier (random weights: same cost) and Inception."""
+    from aegan.metrics.domain_classifier import DomainClassifier
+    from aegan.metrics.features import DomainBackbone, InceptionBackbone
+
+    shape = (int(cfg.data.channels), int(cfg.data.image_size), int(cfg.data.image_size))
+    domain = DomainBackbone(
+        DomainClassifier(OmegaConf.to_container(cfg.evaluation.domain_classifier), shape, 10, False)
+    )
+    rows = [{"backbone": "domain", "img_s": round(feature_throughput(domain, shape, 5000, 500), 1)}]
+    if inception_images:
+        inception = InceptionBackbone(cfg.evaluation.inception.weights, cfg.evaluation.inception.sha1)
+        rows.append(
+            {"backbone": "inception", "img_s": round(feature_throughput(inception, shape, inception_images, 16), 2)}
+        )
+    for row in rows:
+        print(f"features {row['backbone']}: {row['img_s']} images/s", flush=True)
+    return rows

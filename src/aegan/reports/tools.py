@@ -1,0 +1,199 @@
+"""The latent-space commands (`aegan generate|reconstruct|interpolate|arithmetic|latent-map`) on any checkpoint.
+
+A model is named by a checkpoint path or an MLflow run id; the dataset comes from the run's record
+(run.json beside the checkpoint, or the run's `dataset` tag) unless --data says otherwise. Each command
+writes PNG/GIF files and returns their paths.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from aegan.config import load_params, project_root, resolve_path
+from aegan.errors import ConfigError
+from aegan.models.registry import load_module
+from aegan.reports import latent
+from aegan.reports.grids import reconstruction_grid, save_grid
+
+ENCODER_FAMILIES = ("autoencoder", "vae")
+PRIOR_FAMILIES = ("vae", "gan")
+
+
+@dataclass
+class Loaded:
+    module: torch.nn.Module
+    model: str
+    data: str
+    prepared: Path
+
+    def split(self, name: str = "test") -> dict[str, torch.Tensor]:
+        path = self.prepared / f"{name}.pt"
+        if not path.exists():
+            raise ConfigError(f"{path} does not exist: prepare {self.data} first (`dvc repro prepare@{self.data}`)")
+        return torch.load(path, weights_only=True)
+
+    @property
+    def manifest(self) -> dict:
+        return json.loads((self.prepared / "manifest.json").read_text())
+
+
+def _checkpoint_from_run(run_id: str, root: Path) -> tuple[Path, dict[str, str]]:
+    from aegan.tracking import client, tracking_uri
+
+    params = load_params(root)
+    mlflow = client(tracking_uri(params.logger, root))
+    try:
+        run = mlflow.get_run(run_id)
+    except Exception as exc:
+        raise ConfigError(f"MLflow run {run_id} not found at {tracking_uri(params.logger, root)}: {exc}") from exc
+    target = Path(tempfile.mkdtemp(prefix="aegan-run-"))
+    try:
+        path = mlflow.download_artifacts(run_id, "checkpoints/model.ckpt", str(target))
+    except Exception as exc:
+        raise ConfigError(f"MLflow run {run_id} has no checkpoints/model.ckpt artifact: {exc}") from exc
+    return Path(path), dict(run.data.tags)
+
+
+def _models_of(families: tuple[str, ...], root: Path) -> list[str]:
+    params = load_params(root)
+    return sorted(name for name, cfg in params.models.items() if cfg.family in families)
+
+
+def require(loaded: Loaded, families: tuple[str, ...], command: str, why: str) -> None:
+    family = loaded.module.family
+    if family not in families:
+        supported = ", ".join(_models_of(families, project_root()))
+        raise ConfigError(
+            f"`aegan {command}` {why}; {loaded.model} is a {family} model. Models that support it: {supported}"
+        )
+
+
+def load(ckpt: str | None, run_id: str | None, data: str | None, root: Path | None = None) -> Loaded:
+    root = root or project_root()
+    if bool(ckpt) == bool(run_id):
+        raise ConfigError("name the model with exactly one of --ckpt PATH or --run-id ID")
+    if run_id:
+        path, tags = _checkpoint_from_run(run_id, root)
+        model, dataset = tags.get("model", "model"), tags.get("dataset")
+    else:
+        path = Path(ckpt)
+        if not path.is_file():
+            raise ConfigError(f"checkpoint {path} does not exist")
+        record = path.parent / "run.json"
+        info = json.loads(record.read_text()) if record.exists() else {}
+        model, dataset = info.get("model", path.parent.parent.name), info.get("dataset")
+    dataset = data or dataset
+    if not dataset:
+        raise ConfigError(f"which dataset does {path} belong to? pass --data NAME")
+    module = load_module(path)
+    params = load_params(root)
+    return Loaded(module, model, dataset, resolve_path(root, params.paths.prepared_dir) / dataset)
+
+
+def default_out(loaded: Loaded, root: Path | None = None) -> Path:
+    return (root or project_root()) / "reports" / "tools" / f"{loaded.model}-{loaded.data}"
+
+
+@torch.no_grad()
+def generate(loaded: Loaded, out: Path, n: int = 64, seed: int = 0) -> list[Path]:
+    require(loaded, PRIOR_FAMILIES, "generate", "samples from the prior, which plain autoencoders do not have")
+    torch.manual_seed(seed)
+    z = torch.randn(n, loaded.module.latent_dim)
+    return [save_grid(decode(loaded.module, z), out / "samples.png")]
+
+
+def decode(module: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:
+    module.eval()
+    with torch.no_grad():
+        return module.decode(z) if hasattr(module, "decode") else module(z)
+
+
+def encode(module: torch.nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    module.eval()
+    with torch.no_grad():
+        return torch.cat([module.encode(images[i : i + batch_size].float()) for i in range(0, len(images), batch_size)])
+
+
+@torch.no_grad()
+def reconstruct(loaded: Loaded, out: Path, n: int = 32) -> list[Path]:
+    require(loaded, ENCODER_FAMILIES, "reconstruct", "needs an encoder")
+    images = loaded.split()["images"][:n].float()
+    return [reconstruction_grid(images, loaded.module(images), out / "reconstructions.png")]
+
+
+def interpolate(
+    loaded: Loaded, out: Path, pairs: list[tuple[int, int]] | None = None, steps: int = 10, mode: str = "linear", seed: int = 0
+) -> list[Path]:
+    """Between pairs of test images (models with an encoder) or random latent points (GANs)."""
+    module = loaded.module
+    if loaded.module.family in ENCODER_FAMILIES:
+        images = loaded.split()["images"]
+        pairs = pairs or [(i, i + 1) for i in range(0, 16, 2)]
+        for a, b in pairs:
+            if not (0 <= a < len(images) and 0 <= b < len(images)):
+                raise ConfigError(f"image index out of range: ({a}, {b}); the test split has {len(images)} images")
+        codes = encode(module, images[[i for pair in pairs for i in pair]])
+        ends = codes.view(len(pairs), 2, -1)
+    else:
+        if pairs:
+            raise ConfigError(f"{loaded.model} has no encoder: it interpolates between random latent points, not images")
+        generator = torch.Generator().manual_seed(seed)
+        ends = torch.randn(8, 2, module.latent_dim, generator=generator)
+    paths_ = torch.stack([latent.interpolation_path(z0, z1, steps, mode) for z0, z1 in ends])
+    frames = decode(module, paths_.flatten(0, 1))
+    frames = frames.view(len(ends), steps, *frames.shape[1:])
+    return [
+        latent.save_strips(frames, out / f"interpolation_{mode}.png"),
+        latent.save_gif(frames[0], out / f"interpolation_{mode}.gif"),
+    ]
+
+
+def _attribute_mask(loaded: Loaded, split: dict[str, torch.Tensor], attribute: str) -> torch.Tensor:
+    manifest = loaded.manifest
+    if "attributes" in split:
+        names = manifest.get("attribute_names") or []
+        if attribute not in names:
+            raise ConfigError(f"unknown attribute {attribute!r}; {loaded.data} has: {', '.join(names)}")
+        return split["attributes"][:, names.index(attribute)] > 0
+    classes = [str(c) for c in (manifest.get("config", {}).get("classes") or manifest.get("classes") or [])]
+    if attribute in classes:
+        return split["labels"] == classes.index(attribute)
+    if attribute.isdigit() and int(attribute) < int(split["labels"].max()) + 1:
+        return split["labels"] == int(attribute)
+    raise ConfigError(f"unknown class {attribute!r}; {loaded.data} has: {', '.join(classes)} (or their indices)")
+
+
+def arithmetic(
+    loaded: Loaded, out: Path, attribute: str, n: int = 8, scales: tuple[float, ...] = (-2, -1, 0, 1, 2, 3)
+) -> list[Path]:
+    """decode(z + s * v) for images without the attribute, v = mean code with it - mean code without."""
+    require(loaded, ENCODER_FAMILIES, "arithmetic", "needs an encoder to find the codes of images with an attribute")
+    split = loaded.split("train")
+    mask = _attribute_mask(loaded, split, attribute)
+    images = split["images"][:10_000].float()
+    mask = mask[: len(images)]
+    codes = encode(loaded.module, images)
+    vector = latent.attribute_vector(codes, mask)
+    base = codes[~mask][:n]
+    grid = torch.stack([decode(loaded.module, base + s * vector) for s in scales], dim=1)  # (n, scales, C, H, W)
+    return [latent.save_strips(grid, out / f"arithmetic_{attribute.replace('/', '_')}.png")]
+
+
+def latent_map(loaded: Loaded, out: Path, n: int = 2000, seed: int = 0) -> list[Path]:
+    require(loaded, ENCODER_FAMILIES, "latent-map", "needs an encoder to place test images in the latent space")
+    split = loaded.split()
+    images = split["images"][:n].float()
+    codes = encode(loaded.module, images).numpy()
+    labels = split["labels"][:n].numpy() if "labels" in split else None
+    classes = loaded.manifest.get("config", {}).get("classes") or loaded.manifest.get("classes")
+    method = "latent space" if codes.shape[1] == 2 else f"t-SNE of {codes.shape[1]}-d codes"
+    points = latent.embed_2d(codes, seed)
+    paths = [latent.save_latent_map(points, labels, classes, out / "latent_map.png", f"{loaded.model} on {loaded.data}: {method}")]
+    if codes.shape[1] == 2:
+        paths.append(save_grid(latent.latent_grid(lambda z: decode(loaded.module, z)), out / "latent_grid.png", nrow=15))
+    return paths
