@@ -33,7 +33,7 @@ def dense_ae(root, fashion_prepared, tmp_path_factory):
 
 def test_linear_probe_on_codes_pixels_and_pca(dense_ae, fashion_prepared):
     module, _ = dense_ae
-    scores = linear_probe(module.encode, split(fashion_prepared, "train"), split(fashion_prepared, "test"), 3000, 300)
+    scores = linear_probe(module, split(fashion_prepared, "train"), split(fashion_prepared, "test"), 3000, 300)
     print(scores)
     assert scores["code_dim"] == 32 and scores["n_train"] == 3000
     for key in ("codes", "pixels", "pca"):

@@ -82,3 +82,19 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(root,
         fit(run_cfg(root, data, tmp_path, "trainer.max_epochs=2", "ckpt_path=last"), out, root)
     assert md5_file(last) == good  # the last good checkpoint is untouched and still loads
     assert load_module(last).family == "autoencoder"
+
+
+def test_runs_in_one_process_log_to_their_own_tracking_uri(root, fashion_prepared, tmp_path, monkeypatch):
+    """MLflow 3's set_tracking_uri (called by Lightning's logger) exports MLFLOW_TRACKING_URI; a second run
+    in the same process must still log to the database its config names."""
+    import os
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    records = []
+    for name in ("first", "second"):
+        cfg = run_cfg(root, fashion_prepared, tmp_path / name, "model=dense_ae", "trainer.max_epochs=1")
+        records.append(fit(cfg, tmp_path / name / "out", root))
+        assert "MLFLOW_TRACKING_URI" not in os.environ
+    for name, record in zip(("first", "second"), records, strict=True):
+        assert record["tracking_uri"] == f"sqlite:///{tmp_path / name / 'mlflow.db'}"
+        assert client(record["tracking_uri"]).get_run(record["run_id"]).info.run_name == "dense_ae-fashion_mnist"

@@ -56,9 +56,18 @@ def _umask() -> int:
     return mask
 
 
-def _tmp_sibling(path: Path, suffix: str = "") -> Path:
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f"{suffix}.tmp", dir=path.parent)
-    os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs get the usual permissions
+def _tmp_sibling(path: Path, suffix: str = "", directory: bool = False) -> Path:
+    """A fresh hidden temporary next to `path` (file or directory), with the usual permissions
+    (mkstemp/mkdtemp make them owner-only), after removing what killed writers left behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(path)
+    options = {"prefix": f".{path.name}.", "suffix": f"{suffix}.tmp", "dir": path.parent}
+    if directory:
+        tmp = Path(tempfile.mkdtemp(**options))
+        tmp.chmod(0o777 & ~_umask())
+        return tmp
+    fd, name = tempfile.mkstemp(**options)
+    os.fchmod(fd, 0o666 & ~_umask())
     os.close(fd)
     return Path(name)
 
@@ -68,8 +77,6 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     """Yield a temporary file path next to `path`; on success fsync and rename it onto `path`."""
     path = Path(path)
     with output_errors(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale_temps(path)
         tmp = _tmp_sibling(path, path.suffix)
     try:
         with output_errors(path):
@@ -106,10 +113,7 @@ def atomic_dir(path: Path | str) -> Iterator[Path]:
     """Build a directory in a temporary sibling and swap it in as `path` only if the block succeeds."""
     path = Path(path)
     with output_errors(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale_temps(path)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-        tmp.chmod(0o777 & ~_umask())
+        tmp = _tmp_sibling(path, directory=True)
     try:
         with output_errors(path):
             yield tmp

@@ -70,4 +70,14 @@ def mlflow_logger(uri: str, experiment: str, run_name: str, tags: dict[str, str]
     from lightning.pytorch.loggers import MLFlowLogger
 
     check_tracking(uri)
-    return MLFlowLogger(experiment_name=experiment, run_name=run_name, tracking_uri=uri, tags=tags, run_id=run_id)
+    logger = MLFlowLogger(experiment_name=experiment, run_name=run_name, tracking_uri=uri, tags=tags, run_id=run_id)
+    # The logger calls mlflow.set_tracking_uri on first use, which in MLflow 3 also sets the environment
+    # variable MLFLOW_TRACKING_URI; left there it would override logger.tracking_uri for every later run
+    # in this process (a sweep, evaluate's anomaly model). Initialise now and put the variable back.
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    _ = logger.experiment
+    if previous is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = previous
+    return logger

@@ -24,6 +24,7 @@ from aegan.metrics.features import Backbone, batch_size_for, extract_features
 from aegan.metrics.likelihood import elbo_terms, importance_log_likelihood
 from aegan.metrics.probe import linear_probe
 from aegan.metrics.reconstruction import denoising_metrics, mean_image_baseline, reconstruction_metrics
+from aegan.models.inference import reconstruct, sample
 
 log = logging.getLogger(__name__)
 
@@ -41,22 +42,6 @@ class EvaluationInputs:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-@torch.no_grad()
-def generate(module: torch.nn.Module, n: int, batch_size: int = 500) -> torch.Tensor:
-    """n fresh samples from the model's prior (not the fixed preview batch), on the CPU."""
-    module.eval()
-    chunks = []
-    for start in range(0, n, batch_size):
-        z = torch.randn(min(batch_size, n - start), module.latent_dim, device=module.device)
-        chunks.append((module.decode(z) if hasattr(module, "decode") else module(z)).cpu())
-    return torch.cat(chunks)
-
-
-@torch.no_grad()
-def reconstruct(module: torch.nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    return torch.cat([module(images[i : i + batch_size].to(module.device)).cpu() for i in range(0, len(images), batch_size)])
-
-
 def feature_scores(images: torch.Tensor, inputs: EvaluationInputs, evaluation: DictConfig, what: str) -> dict[str, Any]:
     """distribution_metrics of `images` against the real test features, per backbone."""
     scores = {}
@@ -67,7 +52,7 @@ def feature_scores(images: torch.Tensor, inputs: EvaluationInputs, evaluation: D
 
 
 def sample_metrics(module: torch.nn.Module, inputs: EvaluationInputs, evaluation: DictConfig) -> tuple[dict, torch.Tensor]:
-    samples = generate(module, int(evaluation.n_samples), int(evaluation.batch_size))
+    samples = sample(module, int(evaluation.n_samples), int(evaluation.batch_size))
     metrics: dict[str, Any] = {"samples": feature_scores(samples, inputs, evaluation, "samples")}
     if not inputs.classifier.multilabel:
         logits = torch.cat([inputs.classifier(s.to(inputs.device)).cpu() for s in samples.split(500)])
@@ -97,7 +82,7 @@ def encoder_metrics(module: torch.nn.Module, inputs: EvaluationInputs, evaluatio
         }
     if train_labels is not None and test_labels is not None and train_labels.dim() == 1:
         metrics["probe"] = linear_probe(
-            lambda x: module.encode(x.to(module.device)),
+            module,
             (train_images, train_labels),
             (test_images, test_labels),
             int(evaluation.probe.max_train),

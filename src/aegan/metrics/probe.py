@@ -4,8 +4,6 @@ scored on the test split, next to the same probe on raw pixels and on PCA with t
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
-
 import numpy as np
 import torch
 from sklearn.decomposition import PCA
@@ -13,6 +11,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+
+from aegan.models.inference import encode
 
 
 def probe_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, max_iter: int) -> float:
@@ -24,13 +24,8 @@ def probe_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
     return float(model.score(test_x, test_y))
 
 
-@torch.no_grad()
-def encode_all(encode: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, batch_size: int = 500) -> np.ndarray:
-    return torch.cat([encode(images[i : i + batch_size].float()).cpu() for i in range(0, len(images), batch_size)]).numpy()
-
-
 def linear_probe(
-    encode: Callable[[torch.Tensor], torch.Tensor],
+    module: torch.nn.Module,
     train: tuple[torch.Tensor, torch.Tensor],
     test: tuple[torch.Tensor, torch.Tensor],
     max_train: int,
@@ -40,7 +35,7 @@ def linear_probe(
     (train_images, train_y), (test_images, test_y) = train, test
     train_images, train_y = train_images[:max_train], train_y[:max_train].numpy()
     test_y = test_y.numpy()
-    codes_train, codes_test = encode_all(encode, train_images), encode_all(encode, test_images)
+    codes_train, codes_test = encode(module, train_images).numpy(), encode(module, test_images).numpy()
     pixels_train = train_images.float().flatten(1).numpy()
     pixels_test = test_images.float().flatten(1).numpy()
     dim = min(codes_train.shape[1], *pixels_train.shape)

@@ -16,6 +16,7 @@ import torch
 
 from aegan.config import load_params, project_root, resolve_path
 from aegan.errors import ConfigError
+from aegan.models.inference import decode, encode, reconstruct as reconstruct_images
 from aegan.models.registry import load_module
 from aegan.reports import latent
 from aegan.reports.grids import reconstruction_grid, save_grid
@@ -99,7 +100,6 @@ def default_out(loaded: Loaded, root: Path | None = None) -> Path:
     return (root or project_root()) / "reports" / "tools" / f"{loaded.model}-{loaded.data}"
 
 
-@torch.no_grad()
 def generate(loaded: Loaded, out: Path, n: int = 64, seed: int = 0) -> list[Path]:
     require(loaded, PRIOR_FAMILIES, "generate", "samples from the prior, which plain autoencoders do not have")
     torch.manual_seed(seed)
@@ -107,23 +107,10 @@ def generate(loaded: Loaded, out: Path, n: int = 64, seed: int = 0) -> list[Path
     return [save_grid(decode(loaded.module, z), out / "samples.png")]
 
 
-def decode(module: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:
-    module.eval()
-    with torch.no_grad():
-        return module.decode(z) if hasattr(module, "decode") else module(z)
-
-
-def encode(module: torch.nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    module.eval()
-    with torch.no_grad():
-        return torch.cat([module.encode(images[i : i + batch_size].float()) for i in range(0, len(images), batch_size)])
-
-
-@torch.no_grad()
 def reconstruct(loaded: Loaded, out: Path, n: int = 32) -> list[Path]:
     require(loaded, ENCODER_FAMILIES, "reconstruct", "needs an encoder")
     images = loaded.split()["images"][:n].float()
-    return [reconstruction_grid(images, loaded.module(images), out / "reconstructions.png")]
+    return [reconstruction_grid(images, reconstruct_images(loaded.module, images), out / "reconstructions.png")]
 
 
 def interpolate(
