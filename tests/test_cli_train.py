@@ -79,3 +79,78 @@ def test_optuna_search_minimises_the_validation_metric(root, fashion_prepared, t
     best = min(trials, key=lambda r: r.data.metrics["val/loss"])
     assert results["best_value"] == pytest.approx(best.data.metrics["val/loss"], rel=1e-5)
     assert set(results["best_params"]) == {"model.optimizer.lr", "model.latent_dim"}
+
+
+def test_parallel_sweep_members_share_one_sqlite_database_without_losing_writes(root, fashion_prepared, tmp_path):
+    """The joblib launcher runs members in parallel processes; every metric of every member arrives."""
+    aegan_train(
+        root,
+        fashion_prepared,
+        tmp_path,
+        "-m",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "model.latent_dim=8,16,24",
+        "trainer.log_every_n_steps=1",
+        f"hydra.sweep.dir={tmp_path / 'parallel'}",
+    )
+    members = runs(tmp_path)
+    assert len(members) == 3 and all(r.info.status == "FINISHED" for r in members)
+    mlflow = client(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    for run in members:
+        # dense_ae at batch 256 on 3,000 images: 12 steps, each logged (log_every_n_steps=1)
+        steps = mlflow.get_metric_history(run.info.run_id, "train/loss_step")
+        assert len(steps) == 12, (run.data.params["model.latent_dim"], len(steps))
+
+
+def test_training_logs_to_a_real_mlflow_tracking_server(root, fashion_prepared, tmp_path):
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "mlflow"),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'server.db'}",
+            "--default-artifact-root",
+            str(tmp_path / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # the server starts workers: stop the whole group afterwards
+    )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                urllib.request.urlopen(uri + "/health", timeout=2).read()
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, "mlflow server did not start"
+                time.sleep(0.5)
+        env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+        cmd = [sys.executable, "-m", "aegan.cli", "train", "model=dense_ae", "trainer.max_epochs=1"]
+        cmd += [f"hydra.run.dir={tmp_path / 'run'}", f"paths.prepared_dir={fashion_prepared / 'prepared'}"]
+        cmd += ["trainer.enable_progress_bar=false", *FIXTURE_OVERRIDES]
+        result = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env)
+        assert result.returncode == 0, result.stderr[-3000:]
+        record = json.loads((tmp_path / "run" / "run.json").read_text())
+        assert record["tracking_uri"] == uri
+        run = client(uri).get_run(record["run_id"])
+        assert "val/loss" in run.data.metrics and run.data.tags["model"] == "dense_ae"
+        artifacts = [a.path for a in client(uri).list_artifacts(record["run_id"], "checkpoints")]
+        assert artifacts == ["checkpoints/model.ckpt"]
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)

@@ -26,7 +26,7 @@ from aegan.io import atomic_dir, atomic_write_json
 from aegan.models.registry import load_module
 from aegan.reports.grids import reconstruction_grid, save_grid
 from aegan.reports.summary import write_summary
-from aegan.tracking import client, mlflow_logger, tracking_uri
+from aegan.tracking import client, ensure_experiment, mlflow_logger, tracking_uri
 from aegan.tracking import flatten as tracking_flatten
 
 
@@ -228,9 +228,9 @@ def report() -> Path:
         resolve_path(root, params.paths.models_dir),
         resolve_path(root, params.paths.reports_dir),
     )
-    mlflow = client(tracking_uri(params.logger, root))
-    experiment = mlflow.get_experiment_by_name(params.logger.experiment_name)
-    experiment_id = experiment.experiment_id if experiment else mlflow.create_experiment(params.logger.experiment_name)
+    uri = tracking_uri(params.logger, root)
+    mlflow = client(uri)
+    experiment_id = ensure_experiment(uri, params.logger.experiment_name)
     run = mlflow.create_run(experiment_id, run_name="report", tags={"source": "dvc", "kind": "report"})
     mlflow.log_artifact(run.info.run_id, str(path))
     mlflow.set_terminated(run.info.run_id)

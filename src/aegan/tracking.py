@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,9 @@ def client(uri: str):
     return MlflowClient(tracking_uri=uri)
 
 
+_SCHEMA_RACE_RETRIES = 5
+
+
 def check_tracking(uri: str, timeout: float = 10.0) -> None:
     """Fail before any training, with the cause, when the MLflow backend cannot be used.
 
@@ -54,15 +58,38 @@ def check_tracking(uri: str, timeout: float = 10.0) -> None:
     import urllib.request
 
     hint = "start the tracking server, or point logger.tracking_uri / MLFLOW_TRACKING_URI elsewhere"
+    for attempt in range(_SCHEMA_RACE_RETRIES + 1):
+        try:
+            if uri.startswith(("http://", "https://")):
+                with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
+                    response.read()
+            else:
+                client(uri).search_experiments(max_results=1)
+            return
+        except Exception as exc:
+            message = str(exc).strip()
+            # Parallel sweep members creating a new database race in MLflow's schema migration: the
+            # loser retries once the winner is done.
+            if attempt < _SCHEMA_RACE_RETRIES and any(s in message for s in ("migration", "alembic", "already exists")):
+                time.sleep(1.0 + attempt)
+                continue
+            first_line = message.splitlines()[0] if message else exc.__class__.__name__
+            raise TrackingError(f"MLflow backend {uri} is not usable ({first_line}); {hint}") from exc
+
+
+def ensure_experiment(uri: str, name: str) -> str:
+    """The experiment's id, creating it if needed; parallel sweep members may race to create it."""
+    mlflow = client(uri)
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
     try:
-        if uri.startswith(("http://", "https://")):
-            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
-                response.read()
-        else:
-            client(uri).search_experiments(max_results=1)
-    except Exception as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-        raise TrackingError(f"MLflow backend {uri} is not usable ({first_line}); {hint}") from exc
+        return mlflow.create_experiment(name)
+    except Exception:
+        experiment = mlflow.get_experiment_by_name(name)
+        if experiment is None:
+            raise
+        return experiment.experiment_id
 
 
 def mlflow_logger(uri: str, experiment: str, run_name: str, tags: dict[str, str], run_id: str | None = None):
@@ -70,6 +97,7 @@ def mlflow_logger(uri: str, experiment: str, run_name: str, tags: dict[str, str]
     from lightning.pytorch.loggers import MLFlowLogger
 
     check_tracking(uri)
+    ensure_experiment(uri, experiment)
     logger = MLFlowLogger(experiment_name=experiment, run_name=run_name, tracking_uri=uri, tags=tags, run_id=run_id)
     # The logger calls mlflow.set_tracking_uri on first use, which in MLflow 3 also sets the environment
     # variable MLFLOW_TRACKING_URI; left there it would override logger.tracking_uri for every later run
