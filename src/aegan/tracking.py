@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
-import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +47,22 @@ def client(uri: str):
     return MlflowClient(tracking_uri=uri)
 
 
-_SCHEMA_RACE_RETRIES = 5
+@contextlib.contextmanager
+def _schema_lock(uri: str) -> Iterator[None]:
+    """Serialise first use of a SQLite database across processes: parallel sweep members creating a
+    new database race in MLflow's schema migrations ("duplicate column", "Online migration ...")."""
+    prefix = "sqlite:///"
+    if not uri.startswith(prefix):
+        yield
+        return
+    db = Path(uri[len(prefix) :])
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".init-lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def check_tracking(uri: str, timeout: float = 10.0) -> None:
@@ -58,23 +75,17 @@ def check_tracking(uri: str, timeout: float = 10.0) -> None:
     import urllib.request
 
     hint = "start the tracking server, or point logger.tracking_uri / MLFLOW_TRACKING_URI elsewhere"
-    for attempt in range(_SCHEMA_RACE_RETRIES + 1):
-        try:
-            if uri.startswith(("http://", "https://")):
-                with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
-                    response.read()
-            else:
+    try:
+        if uri.startswith(("http://", "https://")):
+            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
+                response.read()
+        else:
+            with _schema_lock(uri):
                 client(uri).search_experiments(max_results=1)
-            return
-        except Exception as exc:
-            message = str(exc).strip()
-            # Parallel sweep members creating a new database race in MLflow's schema migration: the
-            # loser retries once the winner is done.
-            if attempt < _SCHEMA_RACE_RETRIES and any(s in message for s in ("migration", "alembic", "already exists")):
-                time.sleep(1.0 + attempt)
-                continue
-            first_line = message.splitlines()[0] if message else exc.__class__.__name__
-            raise TrackingError(f"MLflow backend {uri} is not usable ({first_line}); {hint}") from exc
+    except Exception as exc:
+        message = str(exc).strip()
+        first_line = message.splitlines()[0] if message else exc.__class__.__name__
+        raise TrackingError(f"MLflow backend {uri} is not usable ({first_line}); {hint}") from exc
 
 
 def ensure_experiment(uri: str, name: str) -> str:

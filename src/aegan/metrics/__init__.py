@@ -1,1 +1,2 @@
-"""Metrics: reconstruction quality now; FID/KID and mode coverage are separate modules."""
+"""Metrics: the evaluation protocol (evaluate.py) and its parts: reconstruction, FID backbones and the
+domain classifier, FID/KID/precision-recall/mode coverage, VAE likelihood, linear probe, anomaly AUC."""

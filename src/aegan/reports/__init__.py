@@ -1,1 +1,1 @@
-"""Reports: image grids, the summary table."""
+"""Reports: image grids, latent-space pictures and commands, the summary table, the HTML report."""
