@@ -85,12 +85,17 @@ def figure(uri: str, caption: str) -> str:
     return f'<figure><img src="{uri}" alt="{html.escape(caption)}"><figcaption>{html.escape(caption)}</figcaption></figure>'
 
 
+def number(value: float) -> str:
+    """Counts as integers (10000, not 1e+04), other values to 4 significant digits."""
+    return f"{value:.0f}" if float(value).is_integer() and abs(value) >= 1 else f"{value:.4g}"
+
+
 def metrics_table(metrics: dict) -> str:
     flat = pd.json_normalize(metrics).iloc[0].to_dict()
     flat.update(_headline(flat))
     rows = [(COLUMNS[key], flat[key]) for key in COLUMNS if key in flat]
     cells = "".join(
-        f"<tr><th>{html.escape(name)}</th><td>{value:.4g}</td></tr>" if isinstance(value, float) else
+        f"<tr><th>{html.escape(name)}</th><td>{number(value)}</td></tr>" if isinstance(value, float) else
         f"<tr><th>{html.escape(name)}</th><td>{html.escape(str(value))}</td></tr>"
         for name, value in rows
     )
@@ -122,7 +127,7 @@ def write_report(
     if not frame.empty:
         keep = ["model", "dataset", *[c for c in COLUMNS if c in frame.columns]]
         frame = frame[keep].rename(columns=COLUMNS)
-        table = frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="")
+        table = frame.to_html(index=False, float_format=number, na_rep="")
     classifiers = [
         f"<tr><td>{p.stem}</td><td>{json.loads(p.read_text())['test_accuracy']:.4f}</td></tr>"
         for p in sorted((metrics_dir / "domain_classifier").glob("*.json"))
