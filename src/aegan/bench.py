@@ -22,7 +22,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from aegan.data.datamodule import PreparedDataModule
 from aegan.io import atomic_path, atomic_write_json
-from aegan.models.blocks import build_optimizer
 from aegan.models.registry import build_module
 
 
@@ -75,11 +74,7 @@ def _bare_step(module: Any, optimizers: list[torch.optim.Optimizer], x: torch.Te
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         opt_d.step()
-        if module.cfg["loss"] == "wasserstein":
-            clip = float(module.cfg["clip_value"])
-            with torch.no_grad():
-                for p in module.critic.parameters():
-                    p.clamp_(-clip, clip)
+        module.clip_critic()
         if (step + 1) % module.n_critic == 0:
             g_loss = module.generator_loss(module(module.noise(len(x))))
             opt_g.zero_grad(set_to_none=True)
@@ -97,13 +92,8 @@ def bare_throughput(cfg: DictConfig, prepared: Path, batch_size: int, warmup: in
     L.seed_everything(cfg.seed, verbose=False)
     images = torch.load(prepared / "train.pt", weights_only=True)["images"]
     module = build_module(OmegaConf.to_container(cfg.model, resolve=True), tuple(images.shape[1:])).train()
-    if module.family == "gan":
-        optimizers = [
-            build_optimizer(module.cfg["generator_optimizer"], module.generator.parameters()),
-            build_optimizer(module.cfg["critic_optimizer"], module.critic.parameters()),
-        ]
-    else:
-        optimizers = [build_optimizer(module.cfg["optimizer"], module.parameters())]
+    configured = module.configure_optimizers()  # the family's own optimisers: [generator, critic] for GANs
+    optimizers = configured if isinstance(configured, list) else [configured]
     for step in range(warmup + steps):
         if step == warmup:
             start = time.perf_counter()

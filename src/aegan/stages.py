@@ -23,6 +23,7 @@ from aegan.config import load_params, project_root, resolve_path, run_config
 from aegan.data.prepare import prepare_dataset
 from aegan.data.sources import download_dataset
 from aegan.io import atomic_dir, atomic_write_json
+from aegan.models.inference import reconstruct
 from aegan.models.registry import load_module
 from aegan.reports.grids import reconstruction_grid, save_grid
 from aegan.reports.summary import write_summary
@@ -155,7 +156,8 @@ def evaluate(model: str, data: str) -> dict:
     run_dir = model_dir(cfg, root, model, data)
     module = load_module(run_dir / "model.ckpt").to(device)
     prepared = resolve_path(root, cfg.paths.prepared_dir) / data
-    train_split, test_split = _split(prepared, "train"), _split(prepared, "test")
+    test_split = _split(prepared, "test")
+    train_split = _split(prepared, "train") if hasattr(module, "encode") else None  # only encoders use it
     backbones, domain = _backbones(cfg, root, data, device)
     n_real = min(int(cfg.evaluation.n_real), len(test_split[0]))
     inputs = EvaluationInputs(
@@ -183,8 +185,7 @@ def evaluate(model: str, data: str) -> dict:
         torch.manual_seed(cfg.seed)
         metrics.update(encoder_metrics(module, inputs, cfg.evaluation))
         test = test_split[0][:64]
-        with torch.no_grad():
-            grids.append(reconstruction_grid(test, module(test.to(device)).cpu(), report_dir / "reconstructions.png"))
+        grids.append(reconstruction_grid(test, reconstruct(module, test), report_dir / "reconstructions.png"))
     if hasattr(module, "sample"):
         torch.manual_seed(cfg.seed)
         sampled, samples = sample_metrics(module, inputs, cfg.evaluation)

@@ -9,16 +9,12 @@ from __future__ import annotations
 import torch
 from sklearn.metrics import roc_auc_score
 
+from aegan.models.inference import reconstruct
 
-@torch.no_grad()
+
 def reconstruction_errors(module: torch.nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    module.eval()
-    device = next(module.parameters()).device
-    errors = []
-    for start in range(0, len(images), batch_size):
-        x = images[start : start + batch_size].float().to(device)
-        errors.append(((module(x) - x) / 2).pow(2).flatten(1).mean(1).cpu())  # MSE on [0, 1] pixels
-    return torch.cat(errors)
+    """Per-image MSE on [0, 1] pixels."""
+    return ((reconstruct(module, images, batch_size) - images.float()) / 2).pow(2).flatten(1).mean(1)
 
 
 def anomaly_auc(module: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, held_out: int) -> dict[str, float]:

@@ -24,7 +24,8 @@ from aegan.metrics.features import Backbone, batch_size_for, extract_features
 from aegan.metrics.likelihood import elbo_terms, importance_log_likelihood
 from aegan.metrics.probe import linear_probe
 from aegan.metrics.reconstruction import denoising_metrics, mean_image_baseline, reconstruction_metrics
-from aegan.models.inference import reconstruct, sample
+from aegan.models.inference import batched, reconstruct, sample
+from aegan.tracking import flatten
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 class EvaluationInputs:
     """What the protocol needs, loaded by the stage: prepared splits, real features, the classifier."""
 
-    train: tuple[torch.Tensor, torch.Tensor | None]
+    train: tuple[torch.Tensor, torch.Tensor | None] | None  # loaded for models with an encoder only
     test: tuple[torch.Tensor, torch.Tensor | None]
     backbones: dict[str, Backbone]
     real_features: dict[str, torch.Tensor]  # per backbone, of test[:n_real]
@@ -55,7 +56,7 @@ def sample_metrics(module: torch.nn.Module, inputs: EvaluationInputs, evaluation
     samples = sample(module, int(evaluation.n_samples), int(evaluation.batch_size))
     metrics: dict[str, Any] = {"samples": feature_scores(samples, inputs, evaluation, "samples")}
     if not inputs.classifier.multilabel:
-        logits = torch.cat([inputs.classifier(s.to(inputs.device)).cpu() for s in samples.split(500)])
+        logits = batched(inputs.classifier, samples, inputs.classifier, int(evaluation.batch_size))
         metrics["mode_coverage"] = mode_coverage(logits, float(evaluation.mode_coverage.min_share))
     return metrics, samples
 
@@ -107,16 +108,13 @@ def anomaly_config(cfg: DictConfig, n_classes: int | None) -> DictConfig | None:
     return derived
 
 
-def numeric_leaves(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
+def numeric_leaves(metrics: dict[str, Any]) -> dict[str, float]:
     """The scalar numbers of a nested metrics dict, flattened to 'a.b.c' keys (for MLflow)."""
-    flat: dict[str, float] = {}
-    for key, value in metrics.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(numeric_leaves(value, name + "."))
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            flat[name] = float(value)
-    return flat
+    return {
+        key: float(value)
+        for key, value in flatten(metrics).items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    }
 
 
 def load_real_features(reference_dir: Path, backbones: list[str], n_real: int) -> dict[str, torch.Tensor]:

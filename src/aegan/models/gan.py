@@ -92,6 +92,14 @@ class GANModule(L.LightningModule):
             return F.binary_cross_entropy_with_logits(scores, torch.ones_like(scores))
         return -scores.mean()
 
+    @torch.no_grad()
+    def clip_critic(self) -> None:
+        """WGAN's Lipschitz constraint: critic weights clamped to [-clip_value, clip_value] after each step."""
+        if self.cfg["loss"] == "wasserstein":
+            clip = float(self.cfg["clip_value"])
+            for p in self.critic.parameters():
+                p.clamp_(-clip, clip)
+
     def noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.latent_dim, device=self.device)
 
@@ -108,11 +116,7 @@ class GANModule(L.LightningModule):
         self.manual_backward(d_loss)
         opt_d.step()
         self.untoggle_optimizer(opt_d)
-        if self.cfg["loss"] == "wasserstein":
-            clip = float(self.cfg["clip_value"])
-            with torch.no_grad():
-                for p in self.critic.parameters():
-                    p.clamp_(-clip, clip)
+        self.clip_critic()
         self.log("train/d_loss", d_loss, on_step=True, on_epoch=True, prog_bar=True)
         self.log_dict({f"train/{k}": v for k, v in logs.items()}, on_epoch=True)
 

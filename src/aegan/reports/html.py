@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from aegan.io import atomic_write_text
-from aegan.reports.summary import COLUMNS, _headline, collect
+from aegan.reports.summary import COLUMNS, collect
 
 PICTURES = [
     ("samples.png", "samples"),
@@ -90,10 +90,9 @@ def number(value: float) -> str:
     return f"{value:.0f}" if float(value).is_integer() and abs(value) >= 1 else f"{value:.4g}"
 
 
-def metrics_table(metrics: dict) -> str:
-    flat = pd.json_normalize(metrics).iloc[0].to_dict()
-    flat.update(_headline(flat))
-    rows = [(COLUMNS[key], flat[key]) for key in COLUMNS if key in flat]
+def metrics_table(row: pd.Series) -> str:
+    """The headline metrics of one (model, dataset) row of the summary frame."""
+    rows = [(COLUMNS[key], row[key]) for key in COLUMNS if key in row and pd.notna(row[key])]
     cells = "".join(
         f"<tr><th>{html.escape(name)}</th><td>{number(value)}</td></tr>" if isinstance(value, float) else
         f"<tr><th>{html.escape(name)}</th><td>{html.escape(str(value))}</td></tr>"
@@ -102,11 +101,10 @@ def metrics_table(metrics: dict) -> str:
     return f"<table>{cells}</table>"
 
 
-def model_section(model: str, data: str, metrics_dir: Path, models_dir: Path, reports_dir: Path) -> str:
+def model_section(model: str, data: str, row: pd.Series | None, models_dir: Path, reports_dir: Path) -> str:
     parts = [f'<section id="{model}-{data}"><h2>{html.escape(model)} on {html.escape(data)}</h2>']
-    metrics_path = metrics_dir / model / f"{data}.json"
-    if metrics_path.exists():
-        parts.append(metrics_table(json.loads(metrics_path.read_text())))
+    if row is not None:
+        parts.append(metrics_table(row))
     history = models_dir / model / data / "history.csv"
     if history.exists() and (png := curves_png(history)):
         parts.append(figure(data_uri(png, "image/png"), "training curves"))
@@ -124,15 +122,16 @@ def write_report(
 ) -> Path:
     frame = collect(metrics_dir)
     table = ""
+    rows: dict[tuple[str, str], pd.Series] = {}
     if not frame.empty:
         keep = ["model", "dataset", *[c for c in COLUMNS if c in frame.columns]]
-        frame = frame[keep].rename(columns=COLUMNS)
-        table = frame.to_html(index=False, float_format=number, na_rep="")
+        rows = {(r["model"], r["dataset"]): r for _, r in frame[keep].iterrows()}
+        table = frame[keep].rename(columns=COLUMNS).to_html(index=False, float_format=number, na_rep="")
     classifiers = [
         f"<tr><td>{p.stem}</td><td>{json.loads(p.read_text())['test_accuracy']:.4f}</td></tr>"
         for p in sorted((metrics_dir / "domain_classifier").glob("*.json"))
     ]
-    sections = [model_section(m, d, metrics_dir, models_dir, reports_dir) for d in datasets for m in models]
+    sections = [model_section(m, d, rows.get((m, d)), models_dir, reports_dir) for d in datasets for m in models]
     toc = " · ".join(f'<a href="#{m}-{d}">{m}/{d}</a>' for d in datasets for m in models)
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>aegan report</title>{STYLE}</head>
