@@ -92,6 +92,7 @@ def test_parallel_sweep_members_share_one_sqlite_database_without_losing_writes(
         "hydra.launcher.n_jobs=2",
         "model.latent_dim=8,16,24",
         "trainer.log_every_n_steps=1",
+        "trainer.steps_per_execution=1",
         f"hydra.sweep.dir={tmp_path / 'parallel'}",
     )
     members = runs(tmp_path)
@@ -101,6 +102,24 @@ def test_parallel_sweep_members_share_one_sqlite_database_without_losing_writes(
         # dense_ae at batch 256 on 3,000 images: 12 steps, each logged (log_every_n_steps=1)
         steps = mlflow.get_metric_history(run.info.run_id, "train/loss_step")
         assert len(steps) == 12, (run.data.params["model.latent_dim"], len(steps))
+
+
+def test_submitit_launcher_runs_a_sweep(root, fashion_prepared, tmp_path):
+    """hydra/launcher=submitit_local: the submitit path that conf/hydra/launcher/slurm.yaml uses on a cluster
+    (pickled job, separate process, results collected from the submitit folder)."""
+    aegan_train(
+        root,
+        fashion_prepared,
+        tmp_path,
+        "-m",
+        "hydra/launcher=submitit_local",
+        "model.latent_dim=8,16",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+    )
+    members = runs(tmp_path)
+    assert len(members) == 2 and all(r.info.status == "FINISHED" for r in members)
+    assert sorted(r.data.params["model.latent_dim"] for r in members) == ["16", "8"]
+    assert list((tmp_path / "sweep" / ".submitit").glob("*/*_result.pkl"))
 
 
 def test_training_logs_to_a_real_mlflow_tracking_server(root, fashion_prepared, tmp_path):

@@ -62,6 +62,27 @@ def test_same_config_same_numbers(root, fashion_prepared, trained, tmp_path):
     assert again["metrics"]["val/loss"] == pytest.approx(record["metrics"]["val/loss"], abs=1e-6)
 
 
+@pytest.mark.parametrize("model", ["vae", "wgan_gp"])
+def test_steps_per_execution_changes_speed_not_results(root, fashion_prepared, tmp_path, model):
+    """16 optimiser steps per Lightning batch run the same mini-batches in the same order as 1."""
+    records = {}
+    for k in (1, 16):
+        cfg = run_cfg(
+            root,
+            fashion_prepared,
+            tmp_path / str(k),
+            f"model={model}",
+            "trainer.max_epochs=2",
+            f"trainer.steps_per_execution={k}",
+            "model.batch_size=64",
+        )
+        records[k] = fit(cfg, tmp_path / str(k) / "out", root)["metrics"]
+    assert records[1].keys() == records[16].keys()
+    for key, value in records[1].items():
+        assert records[16][key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+    assert "val/loss" in records[1] or "val/d_loss" in records[1]
+
+
 def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(root, fashion_prepared, tmp_path):
     import shutil
 

@@ -13,6 +13,7 @@ import platform
 import resource
 import time
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import lightning as L
@@ -40,10 +41,17 @@ class StepTimer(L.Callback):
             self.end, self.count = time.perf_counter(), batch_idx - self.warmup + 1
 
 
-def aegan_throughput(cfg: DictConfig, prepared: Path, batch_size: int, warmup: int, steps: int) -> float:
+def aegan_throughput(
+    cfg: DictConfig, prepared: Path, batch_size: int, warmup: int, steps: int, steps_per_execution: int = 1
+) -> float:
+    """Images/s through Lightning; warmup and steps count optimiser steps (rounded up to whole chunks)."""
     L.seed_everything(cfg.seed, verbose=False)
-    datamodule = PreparedDataModule(prepared, batch_size=batch_size, seed=cfg.seed)
-    module = build_module(OmegaConf.to_container(cfg.model, resolve=True), datamodule.image_shape)
+    k = steps_per_execution
+    datamodule = PreparedDataModule(prepared, batch_size=batch_size, seed=cfg.seed, steps_per_execution=k)
+    module = build_module(
+        {**OmegaConf.to_container(cfg.model, resolve=True), "batch_size": batch_size}, datamodule.image_shape
+    )
+    warmup, steps = -(-warmup // k), -(-steps // k)
     timer = StepTimer(warmup)
     trainer = L.Trainer(
         accelerator=cfg.trainer.accelerator,
@@ -53,7 +61,7 @@ def aegan_throughput(cfg: DictConfig, prepared: Path, batch_size: int, warmup: i
         limit_train_batches=warmup + steps,
         limit_val_batches=0,
         deterministic=cfg.trainer.deterministic,
-        log_every_n_steps=cfg.trainer.log_every_n_steps,
+        log_every_n_steps=max(1, cfg.trainer.log_every_n_steps // k),
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
@@ -61,7 +69,7 @@ def aegan_throughput(cfg: DictConfig, prepared: Path, batch_size: int, warmup: i
         callbacks=[timer],
     )
     trainer.fit(module, datamodule=datamodule)
-    return timer.count * batch_size / (timer.end - timer.start)
+    return timer.count * k * batch_size / (timer.end - timer.start)
 
 
 def _bare_step(module: Any, optimizers: list[torch.optim.Optimizer], x: torch.Tensor, step: int) -> None:
@@ -76,10 +84,12 @@ def _bare_step(module: Any, optimizers: list[torch.optim.Optimizer], x: torch.Te
         opt_d.step()
         module.clip_critic()
         if (step + 1) % module.n_critic == 0:
+            module.critic.requires_grad_(False)  # as a careful hand-written loop does: no critic weight grads here
             g_loss = module.generator_loss(module(module.noise(len(x))))
             opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             opt_g.step()
+            module.critic.requires_grad_(True)
         return
     (opt,) = optimizers
     out = module.step(x, noisy=True) if module.family == "autoencoder" else module.step(x)
@@ -90,6 +100,7 @@ def _bare_step(module: Any, optimizers: list[torch.optim.Optimizer], x: torch.Te
 
 def bare_throughput(cfg: DictConfig, prepared: Path, batch_size: int, warmup: int, steps: int) -> float:
     L.seed_everything(cfg.seed, verbose=False)
+    torch.use_deterministic_algorithms(bool(cfg.trainer.deterministic))  # what the Trainer sets for aegan
     images = torch.load(prepared / "train.pt", weights_only=True)["images"]
     module = build_module(OmegaConf.to_container(cfg.model, resolve=True), tuple(images.shape[1:])).train()
     configured = module.configure_optimizers()  # the family's own optimisers: [generator, critic] for GANs
@@ -116,6 +127,22 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def paired_throughput(
+    cfg: DictConfig, prepared: Path, batch_size: int, warmup: int, steps: int, k: int, repeats: int
+) -> dict[str, float]:
+    """Median images/s of both paths and the median of their per-repeat ratios.
+
+    bare and aegan run back to back in each repeat, so a repeat's ratio sees the same machine load; on a
+    shared 2-core machine single timings vary by +-30%, medians of paired ratios by a few percent.
+    """
+    bare, ours = [], []
+    for _ in range(repeats):
+        bare.append(bare_throughput(cfg, prepared, batch_size, warmup, steps))
+        ours.append(aegan_throughput(cfg, prepared, batch_size, warmup, steps, k))
+    ratios = [o / b for o, b in zip(ours, bare, strict=True)]
+    return {"aegan_img_s": median(ours), "bare_img_s": median(bare), "ratio": median(ratios)}
+
+
 def run_bench(
     root: Path,
     models: list[str],
@@ -125,7 +152,10 @@ def run_bench(
     data: str,
     out_dir: Path,
     inception_images: int = 32,
+    steps_per_execution: list[int] | None = None,
+    repeats: int = 3,
 ) -> pd.DataFrame:
+    """steps_per_execution: the values to compare; None -> the configured trainer.steps_per_execution."""
     from aegan.config import compose
     from aegan.training.run import ensure_prepared
 
@@ -134,23 +164,29 @@ def run_bench(
         cfg = compose(root, "config", [f"model={model}", f"data={data}", "trainer=cpu"])
         prepared = ensure_prepared(cfg, root)
         for batch_size in batch_sizes:
-            bare = bare_throughput(cfg, prepared, batch_size, warmup, steps)
-            ours = aegan_throughput(cfg, prepared, batch_size, warmup, steps)
-            rows.append(
-                {
-                    "model": model,
-                    "family": cfg.model.family,
-                    "batch_size": batch_size,
-                    "aegan_img_s": round(ours, 1),
-                    "bare_img_s": round(bare, 1),
-                    "ratio": round(ours / bare, 3),
-                    "peak_rss_mib": round(peak_rss_mib()),
-                }
-            )
-            print(" | ".join(f"{k} {v}" for k, v in rows[-1].items()), flush=True)
+            for k in steps_per_execution or [int(cfg.trainer.steps_per_execution)]:
+                result = paired_throughput(cfg, prepared, batch_size, warmup, steps, k, repeats)
+                rows.append(
+                    {
+                        "model": model,
+                        "family": cfg.model.family,
+                        "batch_size": batch_size,
+                        "steps_per_execution": k,
+                        **{key: round(value, 3 if key == "ratio" else 1) for key, value in result.items()},
+                        "peak_rss_mib": round(peak_rss_mib()),
+                    }
+                )
+                print(" | ".join(f"{k} {v}" for k, v in rows[-1].items()), flush=True)
     frame = pd.DataFrame(rows)
     features = feature_rows(cfg, inception_images)
-    info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.machine()}
+    info = {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "machine": platform.machine(),
+        "repeats": repeats,
+        "steps": steps,
+        "warmup": warmup,
+    }
     with atomic_path(out_dir / "train_throughput.csv") as tmp:
         frame.to_csv(tmp, index=False)
     atomic_write_json(out_dir / "bench.json", {"info": info, "train": rows, "features": features})

@@ -119,7 +119,16 @@ def _bench(args: argparse.Namespace) -> int:
     root = project_root()
     out = Path(args.out) if args.out else root / "reports" / "bench"
     frame = run_bench(
-        root, args.models, args.batch_sizes, args.warmup, args.steps, args.data, out, args.inception_images
+        root,
+        args.models,
+        args.batch_sizes,
+        args.warmup,
+        args.steps,
+        args.data,
+        out,
+        args.inception_images,
+        args.steps_per_execution,
+        args.repeats,
     )
     print(frame.to_string(index=False))
     print(f"wrote {out / 'bench.json'} and {out / 'train_throughput.csv'}")
@@ -172,8 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="training throughput: aegan vs a bare PyTorch loop; FID feature throughput")
     b.add_argument("--models", nargs="+", default=["dense_ae", "vae", "dcgan"])
     b.add_argument("--batch-sizes", nargs="+", type=int, default=[128, 32])
-    b.add_argument("--warmup", type=int, default=10)
-    b.add_argument("--steps", type=int, default=50)
+    b.add_argument("--warmup", type=int, default=32, help="optimiser steps before timing")
+    b.add_argument("--steps", type=int, default=320, help="optimiser steps timed")
+    b.add_argument("--repeats", type=int, default=3, help="paired bare/aegan repeats; medians are reported")
+    b.add_argument(
+        "--steps-per-execution", nargs="+", type=int, help="values to compare (default: the trainer config's)"
+    )
     b.add_argument("--data", default="fashion_mnist")
     b.add_argument("--inception-images", type=int, default=32, help="0 skips the Inception timing")
     b.add_argument("--out", help="default reports/bench/")

@@ -120,6 +120,7 @@ def validate(cfg: DictConfig) -> None:
             positive(f"limits.{split}", limit)
     if cfg.trainer.get("max_epochs") is not None:
         positive("trainer.max_epochs", cfg.trainer.max_epochs)
+    positive("trainer.steps_per_execution", cfg.trainer.get("steps_per_execution"))
     if cfg.trainer.get("schedule") not in ("short", "full"):
         raise ConfigError(f"trainer.schedule must be 'short' or 'full', got {cfg.trainer.get('schedule')!r}")
     if "model" in cfg:

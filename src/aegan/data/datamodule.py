@@ -17,7 +17,12 @@ from aegan.errors import ConfigError
 
 
 class TensorBatches:
-    """Iterable of (images, targets) batches over in-memory tensors; reshuffled per epoch by seed+epoch."""
+    """Iterable of (images, targets) batches over in-memory tensors; reshuffled per epoch by seed+epoch.
+
+    With `shard=(rank, world_size)` (DDP) each process takes every world_size-th image of the epoch's
+    order, all shards cut to the same length so every rank runs the same number of steps (as
+    Lightning's DistributedSampler does with drop_last; the cut images differ from epoch to epoch).
+    """
 
     def __init__(
         self,
@@ -29,22 +34,33 @@ class TensorBatches:
         seed: int = 0,
         epoch: Callable[[], int] = lambda: 0,
         drop_last: bool = False,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
         self.images, self.targets = images, targets
         self.batch_size, self.shuffle, self.seed, self.epoch = batch_size, shuffle, seed, epoch
-        self.drop_last = drop_last
+        self.drop_last, self.shard = drop_last, shard
+
+    def _size(self) -> int:
+        return len(self.images) // self.shard[1]
 
     def __len__(self) -> int:
-        n = len(self.images)
+        n = self._size()
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def _order(self) -> torch.Tensor | None:
+        rank, world = self.shard
         n = len(self.images)
         if self.shuffle:
             generator = torch.Generator().manual_seed(self.seed + self.epoch())
-            order = torch.randperm(n, generator=generator).to(self.images.device)
+            order = torch.randperm(n, generator=generator)
+        elif world > 1:
+            order = torch.arange(n)
         else:
-            order = None
+            return None
+        return order[rank::world][: self._size()].to(self.images.device)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        order = self._order()
         for i in range(len(self)):
             if order is None:
                 sl = slice(i * self.batch_size, (i + 1) * self.batch_size)
@@ -58,6 +74,8 @@ class PreparedDataModule(L.LightningDataModule):
     """Serves data/prepared/<name>/{train,val,test}.pt.
 
     exclude_class drops one label from train and val (not test): the anomaly-detection protocol.
+    steps_per_execution: training batches hold that many mini-batches of batch_size, consecutive in
+    the epoch's shuffled order; the module takes one optimiser step per mini-batch (models/base.py).
     """
 
     def __init__(
@@ -67,10 +85,12 @@ class PreparedDataModule(L.LightningDataModule):
         seed: int = 0,
         to_device: bool = True,
         exclude_class: int | None = None,
+        steps_per_execution: int = 1,
     ) -> None:
         super().__init__()
         self.prepared_dir = Path(prepared_dir)
         self.batch_size, self.seed, self.to_device = batch_size, seed, to_device
+        self.steps_per_execution = steps_per_execution
         self.exclude_class = exclude_class
         self.manifest = read_manifest(self.prepared_dir)
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -108,12 +128,21 @@ class PreparedDataModule(L.LightningDataModule):
     def _epoch(self) -> int:
         return self.trainer.current_epoch if self.trainer is not None else 0
 
-    def batches(self, name: str, shuffle: bool = False) -> TensorBatches:
+    def batches(self, name: str, shuffle: bool = False, batch_size: int | None = None) -> TensorBatches:
         images, targets = self.load_split(name)
-        return TensorBatches(images, targets, self.batch_size, shuffle=shuffle, seed=self.seed, epoch=self._epoch)
+        trainer = self.trainer
+        return TensorBatches(
+            images,
+            targets,
+            batch_size or self.batch_size,
+            shuffle=shuffle,
+            seed=self.seed,
+            epoch=self._epoch,
+            shard=(trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1),
+        )
 
     def train_dataloader(self) -> TensorBatches:
-        return self.batches("train", shuffle=True)
+        return self.batches("train", shuffle=True, batch_size=self.batch_size * self.steps_per_execution)
 
     def val_dataloader(self) -> TensorBatches:
         return self.batches("val")

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 
-from aegan.errors import ConfigError, TrainingDivergedError
+from aegan.errors import ConfigError
 from aegan.models.blocks import build_decoder, build_encoder, build_optimizer
 from aegan.models.outputs import ModelOutput
+from aegan.models.base import GenerativeModule
 
 LOSSES = ("bce", "mse")
 NOISES = ("none", "gaussian", "dropout")
@@ -29,16 +29,6 @@ def to_unit(x: torch.Tensor) -> torch.Tensor:
 def from_unit(x: torch.Tensor) -> torch.Tensor:
     """[0, 1] -> [-1, 1]."""
     return x * 2.0 - 1.0
-
-
-def check_finite(loss: torch.Tensor, module: L.LightningModule, batch_idx: int) -> None:
-    """Stop with a message naming the step when a loss is NaN/inf (the last good checkpoint stays)."""
-    if not torch.isfinite(loss):
-        raise TrainingDivergedError(
-            f"the training loss became {loss.item()} at epoch {module.current_epoch}, batch {batch_idx} "
-            f"(global step {module.global_step}); lower the learning rate or check the data. The last "
-            "good checkpoint is kept."
-        )
 
 
 def corrupt(x: torch.Tensor, noise: dict[str, Any] | None) -> torch.Tensor:
@@ -60,16 +50,14 @@ def corrupt(x: torch.Tensor, noise: dict[str, Any] | None) -> torch.Tensor:
     return from_unit(unit.clamp(0.0, 1.0))
 
 
-class AutoencoderModule(L.LightningModule):
+class AutoencoderModule(GenerativeModule):
     """Encoder -> code -> decoder, trained to reconstruct its (optionally corrupted) input."""
 
     family = "autoencoder"
-    monitor = "val/loss"
 
     def __init__(self, model: dict[str, Any], image_shape: tuple[int, int, int]) -> None:
-        super().__init__()
+        super().__init__(model)
         self.save_hyperparameters()
-        self.cfg = model
         if model["loss"] not in LOSSES:
             raise ConfigError(f"model.loss must be one of {list(LOSSES)}, got {model['loss']!r}")
         corrupt(torch.zeros(1), model.get("noise"))  # validate the noise config now, not mid-training
@@ -99,16 +87,14 @@ class AutoencoderModule(L.LightningModule):
         loss = F.binary_cross_entropy_with_logits(logits, target) if self.cfg["loss"] == "bce" else mse
         return ModelOutput(loss=loss, recon=from_unit(prob), z=z, logs={"mse": mse})
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        out = self.step(batch[0], noisy=True)
-        check_finite(out.loss, self, batch_idx)
-        self.log("train/loss", out.loss, on_step=True, on_epoch=True, prog_bar=True)
-        return out.loss
+    def train_minibatch(self, x: torch.Tensor, index: int) -> dict[str, torch.Tensor]:
+        out = self.step(x, noisy=True)
+        self.optimize(self.optimizers(), out.loss)
+        return {"train/loss": out.loss}
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         out = self.step(batch[0], noisy=False)
-        self.log("val/loss", out.loss, on_epoch=True, prog_bar=True)
-        self.log("val/mse", out.logs["mse"], on_epoch=True)
+        self.log_validation({"val/loss": out.loss, "val/mse": out.logs["mse"]})
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return build_optimizer(self.cfg["optimizer"], self.parameters())

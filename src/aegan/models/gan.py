@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 
 from aegan.errors import ConfigError
-from aegan.models.autoencoder import check_finite
 from aegan.models.blocks import build_decoder, build_encoder, build_optimizer
+from aegan.models.base import GenerativeModule
 
 LOSSES = ("nonsaturating", "wasserstein", "wasserstein_gp")
 
@@ -41,15 +40,14 @@ def gradient_penalty(
     return (norm - 1).pow(2).mean()
 
 
-class GANModule(L.LightningModule):
+class GANModule(GenerativeModule):
     family = "gan"
     monitor = None  # adversarial losses do not measure quality: keep the last checkpoint
+    prog_bar = ("train/d_loss", "train/g_loss")
 
     def __init__(self, model: dict[str, Any], image_shape: tuple[int, int, int]) -> None:
-        super().__init__()
+        super().__init__(model)
         self.save_hyperparameters()
-        self.automatic_optimization = False
-        self.cfg = model
         if model["loss"] not in LOSSES:
             raise ConfigError(f"model.loss must be one of {list(LOSSES)}, got {model['loss']!r}")
         self.latent_dim = int(model["latent_dim"])
@@ -103,41 +101,33 @@ class GANModule(L.LightningModule):
     def noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.latent_dim, device=self.device)
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+    def train_minibatch(self, real: torch.Tensor, index: int) -> dict[str, torch.Tensor]:
+        """A critic step on this batch; every n_critic-th batch also a generator step."""
         opt_g, opt_d = self.optimizers()
-        real = batch[0]
-
         self.toggle_optimizer(opt_d)
         with torch.no_grad():
             fake = self(self.noise(len(real)))
         d_loss, logs = self.critic_loss(real, fake)
-        check_finite(d_loss, self, batch_idx)
-        opt_d.zero_grad(set_to_none=True)
-        self.manual_backward(d_loss)
-        opt_d.step()
+        self.optimize(opt_d, d_loss)
         self.untoggle_optimizer(opt_d)
         self.clip_critic()
-        self.log("train/d_loss", d_loss, on_step=True, on_epoch=True, prog_bar=True)
-        self.log_dict({f"train/{k}": v for k, v in logs.items()}, on_epoch=True)
+        logs = {"train/d_loss": d_loss, **{f"train/{k}": v for k, v in logs.items()}}
 
-        if (batch_idx + 1) % self.n_critic == 0:
+        if (index + 1) % self.n_critic == 0:
             self.toggle_optimizer(opt_g)
             g_loss = self.generator_loss(self(self.noise(len(real))))
-            check_finite(g_loss, self, batch_idx)
-            opt_g.zero_grad(set_to_none=True)
-            self.manual_backward(g_loss)
-            opt_g.step()
+            self.optimize(opt_g, g_loss)
             self.untoggle_optimizer(opt_g)
-            self.log("train/g_loss", g_loss, on_step=True, on_epoch=True, prog_bar=True)
+            logs["train/g_loss"] = g_loss
+        return logs
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         real = batch[0]
         fake = self(self.noise(len(real)))
         with torch.set_grad_enabled(self.cfg["loss"] == "wasserstein_gp"):  # the penalty needs input gradients
             d_loss, logs = self.critic_loss(real, fake)
-        self.log("val/d_loss", d_loss, on_epoch=True)
-        self.log("val/g_loss", self.generator_loss(fake), on_epoch=True)
-        self.log_dict({f"val/{k}": v.detach() for k, v in logs.items()}, on_epoch=True)
+        logs = {f"val/{k}": v for k, v in logs.items()}
+        self.log_validation({"val/d_loss": d_loss, "val/g_loss": self.generator_loss(fake), **logs})
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         gen = build_optimizer(self.cfg["generator_optimizer"], self.generator.parameters())

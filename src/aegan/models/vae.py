@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 
 from aegan.errors import ConfigError
-from aegan.models.autoencoder import check_finite, from_unit, to_unit
+from aegan.models.autoencoder import from_unit, to_unit
 from aegan.models.blocks import build_decoder, build_encoder, build_optimizer
 from aegan.models.outputs import ModelOutput
+from aegan.models.base import GenerativeModule
 
 
 def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -24,14 +24,12 @@ def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tenso
     return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)
 
 
-class VAEModule(L.LightningModule):
+class VAEModule(GenerativeModule):
     family = "vae"
-    monitor = "val/loss"
 
     def __init__(self, model: dict[str, Any], image_shape: tuple[int, int, int]) -> None:
-        super().__init__()
+        super().__init__(model)
         self.save_hyperparameters()
-        self.cfg = model
         if model["loss"] not in ("bce", "mse"):
             raise ConfigError(f"model.loss must be 'bce' or 'mse', got {model['loss']!r}")
         self.latent_dim = int(model["latent_dim"])
@@ -70,17 +68,14 @@ class VAEModule(L.LightningModule):
         logs = {"recon": recon.mean(), "kl": kl.mean(), "mse": F.mse_loss(prob, target)}
         return ModelOutput(loss=loss, recon=from_unit(prob), z=z, logs=logs)
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        out = self.step(batch[0])
-        check_finite(out.loss, self, batch_idx)
-        self.log("train/loss", out.loss, on_step=True, on_epoch=True, prog_bar=True)
-        self.log_dict({f"train/{k}": v for k, v in out.logs.items()}, on_epoch=True)
-        return out.loss
+    def train_minibatch(self, x: torch.Tensor, index: int) -> dict[str, torch.Tensor]:
+        out = self.step(x)
+        self.optimize(self.optimizers(), out.loss)
+        return {"train/loss": out.loss, **{f"train/{k}": v for k, v in out.logs.items()}}
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         out = self.step(batch[0])
-        self.log("val/loss", out.loss, on_epoch=True, prog_bar=True)
-        self.log_dict({f"val/{k}": v for k, v in out.logs.items()}, on_epoch=True)
+        self.log_validation({"val/loss": out.loss, **{f"val/{k}": v for k, v in out.logs.items()}})
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return build_optimizer(self.cfg["optimizer"], self.parameters())

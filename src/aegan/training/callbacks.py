@@ -21,7 +21,7 @@ class EpochHistory(L.Callback):
         self.rows: list[dict[str, float]] = []
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        if trainer.sanity_checking:
+        if trainer.sanity_checking or not trainer.is_global_zero:  # DDP: metrics are synced, rank 0 writes
             return
         metrics = {
             k.removesuffix("_epoch"): float(v)
@@ -62,6 +62,8 @@ class PreviewImages(L.Callback):
 
     def on_validation_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         last = trainer.current_epoch + 1 >= (trainer.max_epochs or 0)
+        if not trainer.is_global_zero:
+            return
         if trainer.sanity_checking or not (last or (self.every and (trainer.current_epoch + 1) % self.every == 0)):
             return
         images, _ = trainer.datamodule.load_split("val")

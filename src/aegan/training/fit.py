@@ -85,11 +85,17 @@ def fit(cfg: DictConfig, out_dir: Path, root: Path, tags: dict[str, str] | None 
         out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = resume_checkpoint(cfg, out_dir, cfg.get("ckpt_path"))
     prepared = resolve_path(root, cfg.paths.prepared_dir) / cfg.data.name
+    steps_per_execution = int(cfg.trainer.steps_per_execution)
     datamodule = PreparedDataModule(
-        prepared, batch_size=cfg.model.batch_size, seed=cfg.seed, exclude_class=cfg.data.get("exclude_class")
+        prepared,
+        batch_size=cfg.model.batch_size,
+        seed=cfg.seed,
+        exclude_class=cfg.data.get("exclude_class"),
+        steps_per_execution=steps_per_execution,
     )
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
     module = build_module(model_cfg, datamodule.image_shape)
+    module.gradient_clip_val = cfg.trainer.gradient_clip_val
 
     uri = tracking_uri(cfg.logger, root)
     logger = mlflow_logger(
@@ -116,11 +122,12 @@ def fit(cfg: DictConfig, out_dir: Path, root: Path, tags: dict[str, str] | None 
     trainer = L.Trainer(
         accelerator=trainer_cfg.accelerator,
         devices=trainer_cfg.devices,
+        strategy=trainer_cfg.strategy,
         precision=trainer_cfg.precision,
         max_epochs=max_epochs(cfg),
         deterministic=trainer_cfg.deterministic,
-        log_every_n_steps=trainer_cfg.log_every_n_steps,
-        gradient_clip_val=trainer_cfg.gradient_clip_val,
+        # Lightning counts its batches, each steps_per_execution optimiser steps.
+        log_every_n_steps=max(1, trainer_cfg.log_every_n_steps // steps_per_execution),
         enable_progress_bar=trainer_cfg.enable_progress_bar,
         logger=logger,
         callbacks=[
