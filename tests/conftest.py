@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -109,6 +110,12 @@ def fashion_prepared(tmp_path_factory, params, fashion_dir) -> Path:
     return base
 
 
+# One MLflow database for the in-process runs of the whole session: creating a SQLite tracking DB runs
+# MLflow's schema migrations (2-7 s each). Tests find their runs by run id; a test that needs a
+# database of its own passes logger.tracking_uri in its overrides (later overrides win).
+SESSION_TRACKING_DB = Path(tempfile.mkdtemp(prefix="aegan-tests-mlflow-")) / "mlflow.db"
+
+
 def run_cfg(root_dir: Path, data_base: Path, tmp: Path, *overrides: str):
     """A one-run config (conf/config.yaml) that reads data from data_base and writes under tmp."""
     from aegan.config import compose
@@ -119,7 +126,7 @@ def run_cfg(root_dir: Path, data_base: Path, tmp: Path, *overrides: str):
         [
             f"paths.raw_dir={data_base / 'raw'}",
             f"paths.prepared_dir={data_base / 'prepared'}",
-            f"logger.tracking_uri=sqlite:///{tmp / 'mlflow.db'}",
+            f"logger.tracking_uri=sqlite:///{SESSION_TRACKING_DB}",
             "trainer.enable_progress_bar=false",
             *overrides,
         ],

@@ -57,7 +57,7 @@ def checkpoints(root, fashion_prepared, tmp_path_factory):
         cfg = run_cfg(root, fashion_prepared, tmp, f"model={model}", "trainer.max_epochs=1")
         out[model] = fit(cfg, tmp / model, root)
         out[model]["ckpt"] = tmp / model / "model.ckpt"
-    out["tracking_uri"] = f"sqlite:///{tmp / 'mlflow.db'}"
+    out["tracking_uri"] = out["dense_ae"]["tracking_uri"]
     return out
 
 

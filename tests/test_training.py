@@ -113,7 +113,8 @@ def test_runs_in_one_process_log_to_their_own_tracking_uri(root, fashion_prepare
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     records = []
     for name in ("first", "second"):
-        cfg = run_cfg(root, fashion_prepared, tmp_path / name, "model=dense_ae", "trainer.max_epochs=1")
+        uri = f"logger.tracking_uri=sqlite:///{tmp_path / name / 'mlflow.db'}"
+        cfg = run_cfg(root, fashion_prepared, tmp_path / name, "model=dense_ae", "trainer.max_epochs=1", uri)
         records.append(fit(cfg, tmp_path / name / "out", root))
         assert "MLFLOW_TRACKING_URI" not in os.environ
     for name, record in zip(("first", "second"), records, strict=True):

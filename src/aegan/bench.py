@@ -113,6 +113,84 @@ def bare_throughput(cfg: DictConfig, prepared: Path, batch_size: int, warmup: in
     return steps * batch_size / (time.perf_counter() - start)
 
 
+class SyntheticData(PreparedDataModule):
+    """In-memory random images of a chosen shape: epoch cost without a dataset of that size on disk."""
+
+    def __init__(self, n: int, shape: tuple[int, int, int], batch_size: int, steps_per_execution: int) -> None:
+        L.LightningDataModule.__init__(self)
+        self.batch_size, self.seed, self.to_device, self.exclude_class = batch_size, 0, True, None
+        self.steps_per_execution, self.shape = steps_per_execution, shape
+        generator = torch.Generator().manual_seed(0)
+        images = torch.rand(n, *shape, generator=generator) * 2 - 1
+        labels = torch.zeros(n, dtype=torch.int64)
+        self.splits = {"train": (images, labels), "val": (images[:8], labels[:8])}
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return self.shape
+
+
+class EpochTimer(L.Callback):
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def on_train_epoch_start(self, trainer, module) -> None:
+        self.start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, module) -> None:
+        self.times.append(time.perf_counter() - self.start)
+
+
+def epoch_seconds(cfg: DictConfig, n: int, image_size: int, channels: int = 1) -> float:
+    """Seconds of the second (steady-state) training epoch of cfg.model on n synthetic images."""
+    L.seed_everything(cfg.seed, verbose=False)
+    shape = (channels, image_size, image_size)
+    k = int(cfg.trainer.steps_per_execution)
+    datamodule = SyntheticData(n, shape, int(cfg.model.batch_size), k)
+    module = build_module(OmegaConf.to_container(cfg.model, resolve=True), shape)
+    timer = EpochTimer()
+    trainer = L.Trainer(
+        accelerator=cfg.trainer.accelerator,
+        devices=1,
+        precision=cfg.trainer.precision,
+        max_epochs=2,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[timer],
+    )
+    trainer.fit(module, datamodule=datamodule)
+    return timer.times[-1]
+
+
+def run_scaling(root: Path, models: list[str], sizes: list[int], image_sizes: list[int], out_dir: Path) -> pd.DataFrame:
+    """Epoch time vs dataset size and vs image size (the models' 28x28 and 64x64 architectures)."""
+    from aegan.config import compose
+
+    rows = []
+    for model in models:
+        cfg = compose(root, "config", [f"model={model}", "trainer=cpu"])
+        for image_size in image_sizes:
+            for n in sizes:
+                seconds = epoch_seconds(cfg, n, image_size)
+                rows.append(
+                    {
+                        "model": model,
+                        "image_size": image_size,
+                        "images": n,
+                        "epoch_s": round(seconds, 2),
+                        "ms_per_image": round(1000 * seconds / n, 3),
+                    }
+                )
+                print(" | ".join(f"{k} {v}" for k, v in rows[-1].items()), flush=True)
+    frame = pd.DataFrame(rows)
+    with atomic_path(out_dir / "scaling.csv") as tmp:
+        frame.to_csv(tmp, index=False)
+    return frame
+
+
 def feature_throughput(backbone: torch.nn.Module, image_shape: tuple[int, ...], n: int, batch_size: int) -> float:
     from aegan.metrics.features import extract_features
 
