@@ -41,27 +41,28 @@ class StepTimer(L.Callback):
             self.end, self.count = time.perf_counter(), batch_idx - self.warmup + 1
 
 
-def aegan_throughput(
-    cfg: DictConfig, prepared: Path, batch_size: int, warmup: int, steps: int, steps_per_execution: int = 1
-) -> float:
-    """Images/s through Lightning; warmup and steps count optimiser steps (rounded up to whole chunks)."""
+def _fit_timed(
+    cfg: DictConfig,
+    datamodule: L.LightningDataModule,
+    batch_size: int,
+    timer: L.Callback,
+    max_epochs: int,
+    limit_train_batches: int | None = None,
+) -> None:
+    """Train cfg.model as `fit` would (module options, Trainer settings), without logger or checkpoints."""
     L.seed_everything(cfg.seed, verbose=False)
-    k = steps_per_execution
-    datamodule = PreparedDataModule(prepared, batch_size=batch_size, seed=cfg.seed, steps_per_execution=k)
-    module = build_module(
-        {**OmegaConf.to_container(cfg.model, resolve=True), "batch_size": batch_size}, datamodule.image_shape
-    )
-    warmup, steps = -(-warmup // k), -(-steps // k)
-    timer = StepTimer(warmup)
+    model_cfg = {**OmegaConf.to_container(cfg.model, resolve=True), "batch_size": batch_size}
+    module = build_module(model_cfg, datamodule.image_shape)
+    module.configure_training(cfg.trainer)
     trainer = L.Trainer(
         accelerator=cfg.trainer.accelerator,
         devices=1,
         precision=cfg.trainer.precision,
-        max_epochs=1,
-        limit_train_batches=warmup + steps,
+        max_epochs=max_epochs,
+        limit_train_batches=limit_train_batches,
         limit_val_batches=0,
         deterministic=cfg.trainer.deterministic,
-        log_every_n_steps=max(1, cfg.trainer.log_every_n_steps // k),
+        log_every_n_steps=max(1, cfg.trainer.log_every_n_steps // datamodule.steps_per_execution),
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
@@ -69,6 +70,17 @@ def aegan_throughput(
         callbacks=[timer],
     )
     trainer.fit(module, datamodule=datamodule)
+
+
+def aegan_throughput(
+    cfg: DictConfig, prepared: Path, batch_size: int, warmup: int, steps: int, steps_per_execution: int = 1
+) -> float:
+    """Images/s through Lightning; warmup and steps count optimiser steps (rounded up to whole chunks)."""
+    k = steps_per_execution
+    datamodule = PreparedDataModule(prepared, batch_size=batch_size, seed=cfg.seed, steps_per_execution=k)
+    warmup, steps = -(-warmup // k), -(-steps // k)
+    timer = StepTimer(warmup)
+    _fit_timed(cfg, datamodule, batch_size, timer, max_epochs=1, limit_train_batches=warmup + steps)
     return timer.count * k * batch_size / (timer.end - timer.start)
 
 
@@ -98,19 +110,88 @@ def _bare_step(module: Any, optimizers: list[torch.optim.Optimizer], x: torch.Te
     opt.step()
 
 
-def bare_throughput(cfg: DictConfig, prepared: Path, batch_size: int, warmup: int, steps: int) -> float:
+def bare_throughput(
+    cfg: DictConfig,
+    prepared: Path,
+    batch_size: int,
+    warmup: int,
+    steps: int,
+    optimizer: dict[str, Any] | None = None,
+    channels_last: bool | None = None,
+) -> float:
+    """The reference loop; optimizer: extra keys for every optimiser config (e.g. {"foreach": False});
+    channels_last: None -> trainer.channels_last, as the aegan path uses it."""
     L.seed_everything(cfg.seed, verbose=False)
     torch.use_deterministic_algorithms(bool(cfg.trainer.deterministic))  # what the Trainer sets for aegan
     images = torch.load(prepared / "train.pt", weights_only=True)["images"]
-    module = build_module(OmegaConf.to_container(cfg.model, resolve=True), tuple(images.shape[1:])).train()
+    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
+    for key in ("optimizer", "generator_optimizer", "critic_optimizer"):
+        if key in model_cfg:
+            model_cfg[key] = {**model_cfg[key], **(optimizer or {})}
+    module = build_module(model_cfg, tuple(images.shape[1:])).train()
+    if channels_last is None:
+        channels_last = bool(cfg.trainer.get("channels_last", False))
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    module.to(memory_format=layout)
     configured = module.configure_optimizers()  # the family's own optimisers: [generator, critic] for GANs
     optimizers = configured if isinstance(configured, list) else [configured]
     for step in range(warmup + steps):
         if step == warmup:
             start = time.perf_counter()
-        x = images[torch.randint(len(images), (batch_size,))].float()
+        x = images[torch.randint(len(images), (batch_size,))].float().contiguous(memory_format=layout)
         _bare_step(module, optimizers, x, step)
     return steps * batch_size / (time.perf_counter() - start)
+
+
+# What each CPU setting gives, measured on the bare loop (so Lightning's share does not blur it).
+TUNING_VARIANTS: dict[str, dict[str, Any]] = {
+    "pytorch default (for-loop optimiser, NCHW)": {"optimizer": {"foreach": False}, "channels_last": False},
+    "foreach optimiser": {"optimizer": {"foreach": True}, "channels_last": False},
+    "aegan optimiser (fused where available)": {"optimizer": {}, "channels_last": False},
+    "aegan optimiser + channels_last": {"optimizer": {}, "channels_last": True},
+}
+
+
+def run_tuning(
+    root: Path,
+    models: list[str],
+    batch_sizes: list[int],
+    warmup: int,
+    steps: int,
+    data: str,
+    repeats: int,
+    out_dir: Path,
+) -> pd.DataFrame:
+    """Images/s of the bare loop per setting; ratio: paired median against PyTorch's defaults."""
+    from aegan.config import compose
+    from aegan.training.run import ensure_prepared
+
+    rows = []
+    for model in models:
+        cfg = compose(root, "config", [f"model={model}", f"data={data}", "trainer=cpu"])
+        prepared = ensure_prepared(cfg, root)
+        for batch_size in batch_sizes:
+            runs: dict[str, list[float]] = {name: [] for name in TUNING_VARIANTS}
+            for _ in range(repeats):
+                for name, variant in TUNING_VARIANTS.items():
+                    runs[name].append(bare_throughput(cfg, prepared, batch_size, warmup, steps, **variant))
+            baseline = runs[next(iter(TUNING_VARIANTS))]
+            for name, values in runs.items():
+                ratio = median(v / b for v, b in zip(values, baseline, strict=True))
+                rows.append(
+                    {
+                        "model": model,
+                        "batch_size": batch_size,
+                        "setting": name,
+                        "img_s": round(median(values), 1),
+                        "ratio": round(ratio, 3),
+                    }
+                )
+                print(" | ".join(f"{k} {v}" for k, v in rows[-1].items()), flush=True)
+    frame = pd.DataFrame(rows)
+    with atomic_path(out_dir / "tuning.csv") as tmp:
+        frame.to_csv(tmp, index=False)
+    return frame
 
 
 class SyntheticData(PreparedDataModule):
@@ -143,25 +224,10 @@ class EpochTimer(L.Callback):
 
 def epoch_seconds(cfg: DictConfig, n: int, image_size: int, channels: int = 1) -> float:
     """Seconds of the second (steady-state) training epoch of cfg.model on n synthetic images."""
-    L.seed_everything(cfg.seed, verbose=False)
-    shape = (channels, image_size, image_size)
-    k = int(cfg.trainer.steps_per_execution)
-    datamodule = SyntheticData(n, shape, int(cfg.model.batch_size), k)
-    module = build_module(OmegaConf.to_container(cfg.model, resolve=True), shape)
+    batch_size = int(cfg.model.batch_size)
+    datamodule = SyntheticData(n, (channels, image_size, image_size), batch_size, int(cfg.trainer.steps_per_execution))
     timer = EpochTimer()
-    trainer = L.Trainer(
-        accelerator=cfg.trainer.accelerator,
-        devices=1,
-        precision=cfg.trainer.precision,
-        max_epochs=2,
-        limit_val_batches=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[timer],
-    )
-    trainer.fit(module, datamodule=datamodule)
+    _fit_timed(cfg, datamodule, batch_size, timer, max_epochs=2)
     return timer.times[-1]
 
 

@@ -113,7 +113,7 @@ def _latent_tool(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from aegan.bench import run_bench, run_scaling
+    from aegan.bench import run_bench, run_scaling, run_tuning
     from aegan.config import project_root
 
     root = project_root()
@@ -122,6 +122,11 @@ def _bench(args: argparse.Namespace) -> int:
         frame = run_scaling(root, args.models, args.sizes, args.image_sizes, out)
         print(frame.to_string(index=False))
         print(f"wrote {out / 'scaling.csv'}")
+        return 0
+    if args.tuning:
+        frame = run_tuning(root, args.models, args.batch_sizes, args.warmup, args.steps, args.data, args.repeats, out)
+        print(frame.to_string(index=False))
+        print(f"wrote {out / 'tuning.csv'}")
         return 0
     frame = run_bench(
         root,
@@ -196,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--inception-images", type=int, default=32, help="0 skips the Inception timing")
     b.add_argument("--out", help="default reports/bench/")
     b.add_argument("--scaling", action="store_true", help="instead: epoch time vs dataset size and image size")
+    b.add_argument("--tuning", action="store_true", help="instead: what each CPU setting gives the bare loop")
     b.add_argument("--sizes", nargs="+", type=int, default=[256, 512, 1024], help="--scaling: training images")
     b.add_argument("--image-sizes", nargs="+", type=int, default=[28, 64], help="--scaling: image sizes")
     b.set_defaults(func=_bench)

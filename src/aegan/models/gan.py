@@ -98,6 +98,12 @@ class GANModule(GenerativeModule):
             for p in self.critic.parameters():
                 p.clamp_(-clip, clip)
 
+    def compile_networks(self) -> None:
+        """The WGAN-GP critic stays eager: its penalty differentiates twice, which compiled graphs do not support."""
+        self.generator.compile()
+        if self.cfg["loss"] != "wasserstein_gp":
+            self.critic.compile()
+
     def noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.latent_dim, device=self.device)
 

@@ -95,7 +95,7 @@ def fit(cfg: DictConfig, out_dir: Path, root: Path, tags: dict[str, str] | None 
     )
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
     module = build_module(model_cfg, datamodule.image_shape)
-    module.gradient_clip_val = cfg.trainer.gradient_clip_val
+    module.configure_training(cfg.trainer)
 
     uri = tracking_uri(cfg.logger, root)
     logger = mlflow_logger(
