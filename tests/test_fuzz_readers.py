@@ -45,6 +45,13 @@ def test_parse_idx_on_random_headers(type_byte, dims, payload):
     assert list(array.shape) == dims
 
 
+def test_header_with_an_empty_dimension_beside_huge_ones():
+    """Found by the fuzzer: 0 x 43 x 463126282 x 463150187 declares 0 data bytes, but numpy cannot shape it."""
+    data = bytes([0, 0, 0x08, 4]) + struct.pack(">IIII", 0, 43, 463126282, 463150187)
+    with pytest.raises(DataFormatError, match="implausible"):
+        parse_idx(data)
+
+
 def test_header_whose_int64_product_wraps_to_zero():
     data = bytes([0, 0, 0x08, 3]) + struct.pack(">III", 2**31, 2**31, 4)
     with pytest.raises(DataFormatError):

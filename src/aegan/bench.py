@@ -143,6 +143,30 @@ def bare_throughput(
     return steps * batch_size / (time.perf_counter() - start)
 
 
+def _cases(root: Path, models: list[str], data: str, batch_sizes: list[int]):
+    """(model, cfg, prepared dir, batch size) for every combination, data prepared once per model."""
+    from aegan.config import compose
+    from aegan.training.run import ensure_prepared
+
+    for model in models:
+        cfg = compose(root, "config", [f"model={model}", f"data={data}", "trainer=cpu"])
+        prepared = ensure_prepared(cfg, root)
+        for batch_size in batch_sizes:
+            yield model, cfg, prepared, batch_size
+
+
+def _add_row(rows: list[dict[str, Any]], row: dict[str, Any]) -> None:
+    rows.append(row)
+    print(" | ".join(f"{k} {v}" for k, v in row.items()), flush=True)
+
+
+def _write_csv(rows: list[dict[str, Any]], path: Path) -> pd.DataFrame:
+    frame = pd.DataFrame(rows)
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+    return frame
+
+
 # What each CPU setting gives, measured on the bare loop (so Lightning's share does not blur it).
 TUNING_VARIANTS: dict[str, dict[str, Any]] = {
     "pytorch default (for-loop optimiser, NCHW)": {"optimizer": {"foreach": False}, "channels_last": False},
@@ -163,35 +187,18 @@ def run_tuning(
     out_dir: Path,
 ) -> pd.DataFrame:
     """Images/s of the bare loop per setting; ratio: paired median against PyTorch's defaults."""
-    from aegan.config import compose
-    from aegan.training.run import ensure_prepared
-
-    rows = []
-    for model in models:
-        cfg = compose(root, "config", [f"model={model}", f"data={data}", "trainer=cpu"])
-        prepared = ensure_prepared(cfg, root)
-        for batch_size in batch_sizes:
-            runs: dict[str, list[float]] = {name: [] for name in TUNING_VARIANTS}
-            for _ in range(repeats):
-                for name, variant in TUNING_VARIANTS.items():
-                    runs[name].append(bare_throughput(cfg, prepared, batch_size, warmup, steps, **variant))
-            baseline = runs[next(iter(TUNING_VARIANTS))]
-            for name, values in runs.items():
-                ratio = median(v / b for v, b in zip(values, baseline, strict=True))
-                rows.append(
-                    {
-                        "model": model,
-                        "batch_size": batch_size,
-                        "setting": name,
-                        "img_s": round(median(values), 1),
-                        "ratio": round(ratio, 3),
-                    }
-                )
-                print(" | ".join(f"{k} {v}" for k, v in rows[-1].items()), flush=True)
-    frame = pd.DataFrame(rows)
-    with atomic_path(out_dir / "tuning.csv") as tmp:
-        frame.to_csv(tmp, index=False)
-    return frame
+    rows: list[dict[str, Any]] = []
+    for model, cfg, prepared, batch_size in _cases(root, models, data, batch_sizes):
+        runs: dict[str, list[float]] = {name: [] for name in TUNING_VARIANTS}
+        for _ in range(repeats):
+            for name, variant in TUNING_VARIANTS.items():
+                runs[name].append(bare_throughput(cfg, prepared, batch_size, warmup, steps, **variant))
+        baseline = runs[next(iter(TUNING_VARIANTS))]
+        for name, values in runs.items():
+            ratio = median(v / b for v, b in zip(values, baseline, strict=True))
+            row = {"model": model, "batch_size": batch_size, "setting": name}
+            _add_row(rows, {**row, "img_s": round(median(values), 1), "ratio": round(ratio, 3)})
+    return _write_csv(rows, out_dir / "tuning.csv")
 
 
 class SyntheticData(PreparedDataModule):
@@ -235,26 +242,15 @@ def run_scaling(root: Path, models: list[str], sizes: list[int], image_sizes: li
     """Epoch time vs dataset size and vs image size (the models' 28x28 and 64x64 architectures)."""
     from aegan.config import compose
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for model in models:
         cfg = compose(root, "config", [f"model={model}", "trainer=cpu"])
         for image_size in image_sizes:
             for n in sizes:
                 seconds = epoch_seconds(cfg, n, image_size)
-                rows.append(
-                    {
-                        "model": model,
-                        "image_size": image_size,
-                        "images": n,
-                        "epoch_s": round(seconds, 2),
-                        "ms_per_image": round(1000 * seconds / n, 3),
-                    }
-                )
-                print(" | ".join(f"{k} {v}" for k, v in rows[-1].items()), flush=True)
-    frame = pd.DataFrame(rows)
-    with atomic_path(out_dir / "scaling.csv") as tmp:
-        frame.to_csv(tmp, index=False)
-    return frame
+                row = {"model": model, "image_size": image_size, "images": n, "epoch_s": round(seconds, 2)}
+                _add_row(rows, {**row, "ms_per_image": round(1000 * seconds / n, 3)})
+    return _write_csv(rows, out_dir / "scaling.csv")
 
 
 def feature_throughput(backbone: torch.nn.Module, image_shape: tuple[int, ...], n: int, batch_size: int) -> float:
@@ -300,28 +296,14 @@ def run_bench(
     repeats: int = 3,
 ) -> pd.DataFrame:
     """steps_per_execution: the values to compare; None -> the configured trainer.steps_per_execution."""
-    from aegan.config import compose
-    from aegan.training.run import ensure_prepared
-
-    rows = []
-    for model in models:
-        cfg = compose(root, "config", [f"model={model}", f"data={data}", "trainer=cpu"])
-        prepared = ensure_prepared(cfg, root)
-        for batch_size in batch_sizes:
-            for k in steps_per_execution or [int(cfg.trainer.steps_per_execution)]:
-                result = paired_throughput(cfg, prepared, batch_size, warmup, steps, k, repeats)
-                rows.append(
-                    {
-                        "model": model,
-                        "family": cfg.model.family,
-                        "batch_size": batch_size,
-                        "steps_per_execution": k,
-                        **{key: round(value, 3 if key == "ratio" else 1) for key, value in result.items()},
-                        "peak_rss_mib": round(peak_rss_mib()),
-                    }
-                )
-                print(" | ".join(f"{k} {v}" for k, v in rows[-1].items()), flush=True)
-    frame = pd.DataFrame(rows)
+    rows: list[dict[str, Any]] = []
+    for model, cfg, prepared, batch_size in _cases(root, models, data, batch_sizes):
+        for k in steps_per_execution or [int(cfg.trainer.steps_per_execution)]:
+            result = paired_throughput(cfg, prepared, batch_size, warmup, steps, k, repeats)
+            row = {"model": model, "family": cfg.model.family, "batch_size": batch_size, "steps_per_execution": k}
+            row.update({key: round(value, 3 if key == "ratio" else 1) for key, value in result.items()})
+            _add_row(rows, {**row, "peak_rss_mib": round(peak_rss_mib())})
+    frame = _write_csv(rows, out_dir / "train_throughput.csv")
     features = feature_rows(cfg, inception_images)
     info = {
         "torch": torch.__version__,
@@ -331,8 +313,6 @@ def run_bench(
         "steps": steps,
         "warmup": warmup,
     }
-    with atomic_path(out_dir / "train_throughput.csv") as tmp:
-        frame.to_csv(tmp, index=False)
     atomic_write_json(out_dir / "bench.json", {"info": info, "train": rows, "features": features})
     return frame
 

@@ -53,7 +53,8 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
         raise DataFormatError(f"{name}: IDX header declares {ndim} dimensions but the file is too short")
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     expected = math.prod(shape) * dtype.itemsize  # exact: numpy's int64 product can wrap around to 0
-    if expected > _MAX_BYTES:
+    # An empty dimension makes `expected` 0 whatever the others say; numpy still refuses huge ones.
+    if math.prod(d for d in shape if d) * dtype.itemsize > _MAX_BYTES:
         raise DataFormatError(f"{name}: IDX header declares an implausible shape {shape}")
     if len(data) - header != expected:
         raise DataFormatError(
