@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from aegan.data.datamodule import PreparedDataModule
 from aegan.io import atomic_path, atomic_write_json
 from aegan.models.registry import build_module
+from aegan.training.fit import lightning_log_every
 
 
 class StepTimer(L.Callback):
@@ -62,7 +63,7 @@ def _fit_timed(
         limit_train_batches=limit_train_batches,
         limit_val_batches=0,
         deterministic=cfg.trainer.deterministic,
-        log_every_n_steps=max(1, cfg.trainer.log_every_n_steps // datamodule.steps_per_execution),
+        log_every_n_steps=lightning_log_every(cfg.trainer.log_every_n_steps, datamodule.steps_per_execution),
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,

@@ -73,6 +73,11 @@ def max_epochs(cfg: DictConfig) -> int:
     return int(epochs[schedule])
 
 
+def lightning_log_every(log_every_n_steps: int, steps_per_execution: int) -> int:
+    """Lightning counts its batches, each steps_per_execution optimiser steps: the interval in whole chunks."""
+    return max(1, int(log_every_n_steps) // int(steps_per_execution))
+
+
 def _resume_record(out_dir: Path) -> dict[str, Any]:
     path = out_dir / "resume.json"
     return json.loads(path.read_text()) if path.exists() else {}
@@ -126,8 +131,7 @@ def fit(cfg: DictConfig, out_dir: Path, root: Path, tags: dict[str, str] | None 
         precision=trainer_cfg.precision,
         max_epochs=max_epochs(cfg),
         deterministic=trainer_cfg.deterministic,
-        # Lightning counts its batches, each steps_per_execution optimiser steps.
-        log_every_n_steps=max(1, trainer_cfg.log_every_n_steps // steps_per_execution),
+        log_every_n_steps=lightning_log_every(trainer_cfg.log_every_n_steps, steps_per_execution),
         enable_progress_bar=trainer_cfg.enable_progress_bar,
         logger=logger,
         callbacks=[
