@@ -116,7 +116,13 @@ def fetch_verified(
                 part.unlink(missing_ok=True)  # a complete but wrong file: resuming it cannot help
                 attempts.append(Attempt(url, str(exc)))
                 break
-            except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, DownloadError) as exc:
+            except (
+                urllib.error.URLError,
+                http.client.HTTPException,
+                ConnectionError,
+                TimeoutError,
+                DownloadError,
+            ) as exc:
                 attempts.append(Attempt(url, f"try {attempt + 1}: {exc}"))
                 continue  # keep the .part file: the next try resumes it
             except OSError as exc:  # writing failed (disk full, read-only): no retry can help

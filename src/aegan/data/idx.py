@@ -6,8 +6,8 @@ Every malformed input raises DataFormatError naming the file and what is wrong w
 from __future__ import annotations
 
 import gzip
-import math
 import hashlib
+import math
 import zlib
 from pathlib import Path
 

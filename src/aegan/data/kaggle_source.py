@@ -38,9 +38,7 @@ def kaggle_download(slug: str, dest_dir: Path, config_key: str) -> Path:
         with contextlib.redirect_stdout(io.StringIO()):
             api.authenticate()
     except SystemExit as exc:
-        raise SourceUnavailableError(
-            f"no Kaggle credentials found.\n{options_message(slug, config_key)}"
-        ) from exc
+        raise SourceUnavailableError(f"no Kaggle credentials found.\n{options_message(slug, config_key)}") from exc
     with output_errors(dest_dir):
         dest_dir.mkdir(parents=True, exist_ok=True)
     try:

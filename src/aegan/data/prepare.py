@@ -62,16 +62,12 @@ def _idx_splits(cfg: Any, raw: Path, seed: int) -> tuple[dict[str, dict[str, Any
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-            raise DataFormatError(
-                f"{cfg.name}: {split} images {images.shape} and labels {labels.shape} do not match"
-            )
+            raise DataFormatError(f"{cfg.name}: {split} images {images.shape} and labels {labels.shape} do not match")
     images = _resize(torch.from_numpy(arrays["train_images"]).unsqueeze(1), cfg.image_size)
     test_images = _resize(torch.from_numpy(arrays["test_images"]).unsqueeze(1), cfg.image_size)
     parts = _split_indices(len(images), {"val": cfg.split.val_fraction}, seed)
     train_labels = torch.from_numpy(arrays["train_labels"].astype(np.int64))
-    splits = {
-        name: {"images": images[idx], "labels": train_labels[idx]} for name, idx in parts.items()
-    }
+    splits = {name: {"images": images[idx], "labels": train_labels[idx]} for name, idx in parts.items()}
     splits["test"] = {
         "images": test_images,
         "labels": torch.from_numpy(arrays["test_labels"].astype(np.int64)),
@@ -125,9 +121,7 @@ def _image_folder_splits(cfg: Any, raw: Path, seed: int) -> tuple[dict[str, dict
         data["labels"] = torch.tensor([index[c] for c in labels], dtype=torch.int64)
         extra["classes"] = classes
 
-    parts = _split_indices(
-        len(names), {"test": cfg.split.test_fraction, "val": cfg.split.val_fraction}, seed
-    )
+    parts = _split_indices(len(names), {"test": cfg.split.test_fraction, "val": cfg.split.val_fraction}, seed)
     splits = {name: {k: v[torch.from_numpy(idx)] for k, v in data.items()} for name, idx in parts.items()}
     digest = hashlib.md5(usedforsecurity=False)
     for path in files:

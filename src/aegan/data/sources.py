@@ -86,4 +86,3 @@ def download_dataset(cfg: Any, raw_root: Path, mirror_dir: str | None = None, pr
             origins = download_kaggle(cfg, tmp, f"datasets.{cfg.name}")
         atomic_write_json(tmp / "SOURCE.json", {"dataset": cfg.name, "files": origins})
     return dest
-

@@ -27,7 +27,9 @@ def fid(backbone: Backbone, real: torch.Tensor, fake: torch.Tensor) -> float:
     return float(metric.compute())
 
 
-def kid(backbone: Backbone, real: torch.Tensor, fake: torch.Tensor, subsets: int, subset_size: int) -> tuple[float, float]:
+def kid(
+    backbone: Backbone, real: torch.Tensor, fake: torch.Tensor, subsets: int, subset_size: int
+) -> tuple[float, float]:
     metric = KernelInceptionDistance(feature=backbone, subsets=subsets, subset_size=subset_size)
     metric.update(real, real=True)
     metric.update(fake, real=False)
@@ -74,7 +76,9 @@ def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> dict
     }
 
 
-def distribution_metrics(backbone: Backbone, real: torch.Tensor, fake: torch.Tensor, evaluation: Any) -> dict[str, float]:
+def distribution_metrics(
+    backbone: Backbone, real: torch.Tensor, fake: torch.Tensor, evaluation: Any
+) -> dict[str, float]:
     """FID, KID (mean, std over subsets), precision, recall, and the sample counts they used."""
     n = min(len(real), len(fake))
     if n <= backbone.num_features:

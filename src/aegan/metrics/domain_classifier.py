@@ -25,7 +25,9 @@ from aegan.models.blocks import build_encoder, build_optimizer
 class DomainClassifier(L.LightningModule):
     """Conv features (num_features, ReLU) -> dropout -> linear logits."""
 
-    def __init__(self, cfg: dict[str, Any], image_shape: tuple[int, int, int], n_outputs: int, multilabel: bool) -> None:
+    def __init__(
+        self, cfg: dict[str, Any], image_shape: tuple[int, int, int], n_outputs: int, multilabel: bool
+    ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.cfg, self.multilabel = cfg, multilabel
@@ -106,7 +108,9 @@ def train_classifier(
 
 def load_classifier(path: Path, map_location: str | torch.device = "cpu") -> DomainClassifier:
     if not path.exists():
-        raise ConfigError(f"no domain classifier at {path}: run `dvc repro classifier` (or `aegan stage classifier <data>`)")
+        raise ConfigError(
+            f"no domain classifier at {path}: run `dvc repro classifier` (or `aegan stage classifier <data>`)"
+        )
     saved = torch.load(path, map_location=map_location, weights_only=False)
     module = DomainClassifier(**saved["hparams"])
     module.load_state_dict(saved["state_dict"])

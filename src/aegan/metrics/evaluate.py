@@ -52,7 +52,9 @@ def feature_scores(images: torch.Tensor, inputs: EvaluationInputs, evaluation: D
     return scores
 
 
-def sample_metrics(module: torch.nn.Module, inputs: EvaluationInputs, evaluation: DictConfig) -> tuple[dict, torch.Tensor]:
+def sample_metrics(
+    module: torch.nn.Module, inputs: EvaluationInputs, evaluation: DictConfig
+) -> tuple[dict, torch.Tensor]:
     samples = sample(module, int(evaluation.n_samples), int(evaluation.batch_size))
     metrics: dict[str, Any] = {"samples": feature_scores(samples, inputs, evaluation, "samples")}
     if not inputs.classifier.multilabel:
@@ -91,7 +93,9 @@ def encoder_metrics(module: torch.nn.Module, inputs: EvaluationInputs, evaluatio
         )
     anomaly_module = inputs.extras.get("anomaly_module")
     if anomaly_module is not None:
-        metrics["anomaly"] = anomaly_auc(anomaly_module, test_images, test_labels, int(evaluation.anomaly.held_out_class))
+        metrics["anomaly"] = anomaly_auc(
+            anomaly_module, test_images, test_labels, int(evaluation.anomaly.held_out_class)
+        )
     return metrics
 
 
@@ -125,6 +129,9 @@ def load_real_features(reference_dir: Path, backbones: list[str], n_real: int) -
             raise ConfigError(f"no real-image features at {path}: run `dvc repro` (stage reference) first")
         saved = torch.load(path, weights_only=True)
         if len(saved["features"]) != n_real:
-            raise ConfigError(f"{path} holds {len(saved['features'])} real images, the config asks for {n_real}: rerun the reference stage")
+            raise ConfigError(
+                f"{path} holds {len(saved['features'])} real images, the config asks for {n_real}: "
+                "rerun the reference stage"
+            )
         features[name] = saved["features"]
     return features

@@ -33,7 +33,9 @@ def _log_likelihood(module: torch.nn.Module, logits: torch.Tensor, target: torch
 
 
 @torch.no_grad()
-def importance_log_likelihood(module: torch.nn.Module, images: torch.Tensor, k: int = 100, batch_size: int = 50) -> float:
+def importance_log_likelihood(
+    module: torch.nn.Module, images: torch.Tensor, k: int = 100, batch_size: int = 50
+) -> float:
     """Mean importance-sampled log p(x) over images (in [-1, 1]), in nats per image."""
     module.eval()
     device = module.device

@@ -4,6 +4,7 @@ scored on the test split, next to the same probe on raw pixels and on PCA with t
 from __future__ import annotations
 
 import warnings
+
 import numpy as np
 import torch
 from sklearn.decomposition import PCA
@@ -15,7 +16,9 @@ from sklearn.preprocessing import StandardScaler
 from aegan.models.inference import encode
 
 
-def probe_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, max_iter: int) -> float:
+def probe_accuracy(
+    train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, max_iter: int
+) -> float:
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter))
     with warnings.catch_warnings():
         # A capped max_iter is a budget, not an error: the accuracy is what is reported.

@@ -13,9 +13,9 @@ import torch
 import torch.nn.functional as F
 
 from aegan.errors import ConfigError
+from aegan.models.base import GenerativeModule
 from aegan.models.blocks import build_decoder, build_encoder, build_optimizer
 from aegan.models.outputs import ModelOutput
-from aegan.models.base import GenerativeModule
 
 LOSSES = ("bce", "mse")
 NOISES = ("none", "gaussian", "dropout")

@@ -90,7 +90,9 @@ def _downsamples(size: int, count: int, what: str) -> int:
     return size // 2**count
 
 
-def conv_layer(c_in: int, c_out: int, act: str, batchnorm: bool, downsample: str, dropout: float = 0.0) -> nn.Sequential:
+def conv_layer(
+    c_in: int, c_out: int, act: str, batchnorm: bool, downsample: str, dropout: float = 0.0
+) -> nn.Sequential:
     """3x3 conv + norm + activation, halving the size by max-pooling or a stride-2 conv."""
     stride = 2 if downsample == "stride" else 1
     layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, 3 if stride == 1 else 4, stride, 1)]
@@ -107,7 +109,7 @@ def conv_layer(c_in: int, c_out: int, act: str, batchnorm: bool, downsample: str
 
 
 def up_layer(c_in: int, c_out: int, upsample: str) -> nn.Module:
-    """Double the spatial size: a stride-2 transposed conv, or nearest upsampling + 3x3 conv (the book's two options)."""
+    """Double the spatial size: a stride-2 transposed conv, or nearest upsampling + 3x3 conv (the book's options)."""
     if upsample == "transpose":
         return nn.ConvTranspose2d(c_in, c_out, 4, 2, 1)
     if upsample == "upsample":
@@ -191,9 +193,7 @@ def _for_size(cfg: dict, key: str, size: int) -> list[int]:
     return list(value)
 
 
-def build_encoder(
-    cfg: dict, image_shape: Sequence[int], out_dim: int, out_act: str | None = None
-) -> nn.Module:
+def build_encoder(cfg: dict, image_shape: Sequence[int], out_dim: int, out_act: str | None = None) -> nn.Module:
     kind = cfg.get("kind", "dense")
     act = cfg.get("activation", "relu")
     if kind == "dense":

@@ -16,14 +16,18 @@ import torch
 import torch.nn.functional as F
 
 from aegan.errors import ConfigError
-from aegan.models.blocks import build_decoder, build_encoder, build_optimizer
 from aegan.models.base import GenerativeModule
+from aegan.models.blocks import build_decoder, build_encoder, build_optimizer
 
 LOSSES = ("nonsaturating", "wasserstein", "wasserstein_gp")
 
 
 def gradient_penalty(
-    critic: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor | None = None, eps: float = 1e-12
+    critic: torch.nn.Module,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    alpha: torch.Tensor | None = None,
+    eps: float = 1e-12,
 ) -> torch.Tensor:
     """WGAN-GP's E[(||grad_x critic(x_hat)||_2 - 1)^2] at x_hat = alpha * real + (1 - alpha) * fake.
 

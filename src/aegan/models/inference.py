@@ -9,10 +9,14 @@ import torch
 
 
 @torch.no_grad()
-def batched(fn: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor, module: torch.nn.Module, batch_size: int) -> torch.Tensor:
+def batched(
+    fn: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor, module: torch.nn.Module, batch_size: int
+) -> torch.Tensor:
     module.eval()
     device = next(module.parameters()).device
-    return torch.cat([fn(inputs[i : i + batch_size].float().to(device)).cpu() for i in range(0, len(inputs), batch_size)])
+    return torch.cat(
+        [fn(inputs[i : i + batch_size].float().to(device)).cpu() for i in range(0, len(inputs), batch_size)]
+    )
 
 
 def encode(module: torch.nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:

@@ -14,9 +14,9 @@ import torch.nn.functional as F
 
 from aegan.errors import ConfigError
 from aegan.models.autoencoder import from_unit, to_unit
+from aegan.models.base import GenerativeModule
 from aegan.models.blocks import build_decoder, build_encoder, build_optimizer
 from aegan.models.outputs import ModelOutput
-from aegan.models.base import GenerativeModule
 
 
 def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

@@ -82,7 +82,8 @@ def curves_png(history: Path) -> bytes | None:
 
 
 def figure(uri: str, caption: str) -> str:
-    return f'<figure><img src="{uri}" alt="{html.escape(caption)}"><figcaption>{html.escape(caption)}</figcaption></figure>'
+    text = html.escape(caption)
+    return f'<figure><img src="{uri}" alt="{text}"><figcaption>{text}</figcaption></figure>'
 
 
 def number(value: float) -> str:
@@ -94,8 +95,9 @@ def metrics_table(row: pd.Series) -> str:
     """The headline metrics of one (model, dataset) row of the summary frame."""
     rows = [(COLUMNS[key], row[key]) for key in COLUMNS if key in row and pd.notna(row[key])]
     cells = "".join(
-        f"<tr><th>{html.escape(name)}</th><td>{number(value)}</td></tr>" if isinstance(value, float) else
-        f"<tr><th>{html.escape(name)}</th><td>{html.escape(str(value))}</td></tr>"
+        f"<tr><th>{html.escape(name)}</th><td>{number(value)}</td></tr>"
+        if isinstance(value, float)
+        else f"<tr><th>{html.escape(name)}</th><td>{html.escape(str(value))}</td></tr>"
         for name, value in rows
     )
     return f"<table>{cells}</table>"

@@ -73,7 +73,9 @@ def embed_2d(codes: np.ndarray, seed: int = 0) -> np.ndarray:
     return TSNE(n_components=2, init="pca", perplexity=perplexity, random_state=seed).fit_transform(codes)
 
 
-def save_latent_map(points: np.ndarray, labels: np.ndarray | None, names: list[str] | None, path: Path | str, title: str) -> Path:
+def save_latent_map(
+    points: np.ndarray, labels: np.ndarray | None, names: list[str] | None, path: Path | str, title: str
+) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")

@@ -16,7 +16,8 @@ import torch
 
 from aegan.config import load_params, project_root, resolve_path
 from aegan.errors import ConfigError
-from aegan.models.inference import decode, encode, reconstruct as reconstruct_images
+from aegan.models.inference import decode, encode
+from aegan.models.inference import reconstruct as reconstruct_images
 from aegan.models.registry import load_module
 from aegan.reports import latent
 from aegan.reports.grids import reconstruction_grid, save_grid
@@ -114,7 +115,12 @@ def reconstruct(loaded: Loaded, out: Path, n: int = 32) -> list[Path]:
 
 
 def interpolate(
-    loaded: Loaded, out: Path, pairs: list[tuple[int, int]] | None = None, steps: int = 10, mode: str = "linear", seed: int = 0
+    loaded: Loaded,
+    out: Path,
+    pairs: list[tuple[int, int]] | None = None,
+    steps: int = 10,
+    mode: str = "linear",
+    seed: int = 0,
 ) -> list[Path]:
     """Between pairs of test images (models with an encoder) or random latent points (GANs)."""
     module = loaded.module
@@ -128,7 +134,9 @@ def interpolate(
         ends = codes.view(len(pairs), 2, -1)
     else:
         if pairs:
-            raise ConfigError(f"{loaded.model} has no encoder: it interpolates between random latent points, not images")
+            raise ConfigError(
+                f"{loaded.model} has no encoder: it interpolates between random latent points, not images"
+            )
         generator = torch.Generator().manual_seed(seed)
         ends = torch.randn(8, 2, module.latent_dim, generator=generator)
     paths_ = torch.stack([latent.interpolation_path(z0, z1, steps, mode) for z0, z1 in ends])
@@ -180,7 +188,13 @@ def latent_map(loaded: Loaded, out: Path, n: int = 2000, seed: int = 0) -> list[
     classes = loaded.manifest.get("config", {}).get("classes") or loaded.manifest.get("classes")
     method = "latent space" if codes.shape[1] == 2 else f"t-SNE of {codes.shape[1]}-d codes"
     points = latent.embed_2d(codes, seed)
-    paths = [latent.save_latent_map(points, labels, classes, out / "latent_map.png", f"{loaded.model} on {loaded.data}: {method}")]
+    paths = [
+        latent.save_latent_map(
+            points, labels, classes, out / "latent_map.png", f"{loaded.model} on {loaded.data}: {method}"
+        )
+    ]
     if codes.shape[1] == 2:
-        paths.append(save_grid(latent.latent_grid(lambda z: decode(loaded.module, z)), out / "latent_grid.png", nrow=15))
+        paths.append(
+            save_grid(latent.latent_grid(lambda z: decode(loaded.module, z)), out / "latent_grid.png", nrow=15)
+        )
     return paths
