@@ -11,7 +11,11 @@ export PATH := $(BIN):$(PATH)
 
 .PHONY: run test test-fast lint install system-deps test-deps params clean-outputs
 
+# PROFILE=ci: the tiny profile (conf/experiment/ci.yaml: a few hundred images, one epoch), what CI runs.
+PROFILE ?=
+
 run: install system-deps
+	aegan params $(if $(PROFILE),experiment=$(PROFILE))
 	dvc repro
 	@cat reports/summary.md
 

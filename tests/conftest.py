@@ -127,7 +127,7 @@ def run_cfg(root_dir: Path, data_base: Path, tmp: Path, *overrides: str):
             f"paths.raw_dir={data_base / 'raw'}",
             f"paths.prepared_dir={data_base / 'prepared'}",
             f"logger.tracking_uri=sqlite:///{SESSION_TRACKING_DB}",
-            "trainer.enable_progress_bar=false",
+            "logger.progress_bar=false",
             *overrides,
         ],
     )

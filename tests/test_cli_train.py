@@ -27,7 +27,7 @@ def aegan_train(root: Path, fashion_prepared: Path, tmp: Path, *args: str) -> su
         f"paths.prepared_dir={fashion_prepared / 'prepared'}",
         f"paths.raw_dir={fashion_prepared / 'raw'}",
         f"logger.tracking_uri=sqlite:///{tmp / 'mlflow.db'}",
-        "trainer.enable_progress_bar=false",
+        "logger.progress_bar=false",
         "trainer.max_epochs=1",
         *FIXTURE_OVERRIDES,
     ]
@@ -91,7 +91,7 @@ def test_parallel_sweep_members_share_one_sqlite_database_without_losing_writes(
         "hydra/launcher=joblib",
         "hydra.launcher.n_jobs=2",
         "model.latent_dim=8,16,24",
-        "trainer.log_every_n_steps=1",
+        "logger.log_every_n_steps=1",
         "trainer.steps_per_execution=1",
         f"hydra.sweep.dir={tmp_path / 'parallel'}",
     )
@@ -161,7 +161,7 @@ def test_training_logs_to_a_real_mlflow_tracking_server(root, fashion_prepared, 
         env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
         cmd = [sys.executable, "-m", "aegan.cli", "train", "model=dense_ae", "trainer.max_epochs=1"]
         cmd += [f"hydra.run.dir={tmp_path / 'run'}", f"paths.prepared_dir={fashion_prepared / 'prepared'}"]
-        cmd += ["trainer.enable_progress_bar=false", *FIXTURE_OVERRIDES]
+        cmd += ["logger.progress_bar=false", *FIXTURE_OVERRIDES]
         result = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env)
         assert result.returncode == 0, result.stderr[-3000:]
         record = json.loads((tmp_path / "run" / "run.json").read_text())

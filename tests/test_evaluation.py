@@ -33,7 +33,9 @@ def domain(root, fashion_prepared, tmp_path_factory, params):
     tmp = tmp_path_factory.mktemp("classifier")
     cfg = run_cfg(root, fashion_prepared, tmp)
     clf_cfg = {**dict(params.evaluation.domain_classifier), "epochs": 3}
-    scores = train_classifier(clf_cfg, fashion_prepared.joinpath(*FASHION), tmp / "clf.pt", 0, cfg.trainer, None)
+    scores = train_classifier(
+        clf_cfg, fashion_prepared.joinpath(*FASHION), tmp / "clf.pt", 0, cfg.trainer, cfg.logger, None
+    )
     return load_classifier(tmp / "clf.pt"), scores
 
 

@@ -40,7 +40,7 @@ def train_cmd(fashion_prepared: Path, tmp: Path, run_dir: Path, *extra: str) -> 
         f"paths.prepared_dir={fashion_prepared / 'prepared'}",
         f"paths.raw_dir={fashion_prepared / 'raw'}",
         f"logger.tracking_uri=sqlite:///{tmp / 'mlflow.db'}",
-        "trainer.enable_progress_bar=false",
+        "logger.progress_bar=false",
         *FIXTURE_OVERRIDES,
         *extra,
     ]

@@ -115,7 +115,7 @@ def test_resume_from_last_gives_the_uninterrupted_result(root, fashion_prepared,
     resumed = fit(
         run_cfg(root, fashion_prepared, tmp_path, "trainer.max_epochs=2", "ckpt_path=last"), tmp_path / "parts", root
     )
-    assert [r["epoch"] for r in history(tmp_path / "parts")] == ["0", "1"]
+    assert [r["epoch"] for r in history(tmp_path / "parts")] == ["1", "2"]
     assert resumed["run_id"] == json_run_id(tmp_path / "parts")
     assert resumed["metrics"]["val/loss"] == pytest.approx(whole["metrics"]["val/loss"], abs=1e-6)
 

@@ -1,4 +1,9 @@
-"""The real pipeline: `dvc repro` of dvc.yaml on the tiny CI profile, in a scratch copy of the project."""
+"""The real pipeline: `dvc repro` of dvc.yaml on the tiny CI profile, and the DVC workflows on top of it.
+
+In CI the project is the fresh clone of HEAD on which `.ci/run` ran the README's main command
+(`make run PROFILE=ci`; AEGAN_E2E_PROJECT names it); elsewhere a scratch copy of this checkout on which
+the fixture runs the same two steps (`aegan params experiment=ci`, `dvc repro`).
+"""
 
 from __future__ import annotations
 
@@ -29,6 +34,8 @@ def sh(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def project(root, tmp_path_factory, fashion_dir):
+    if os.environ.get("AEGAN_E2E_PROJECT"):
+        return Path(os.environ["AEGAN_E2E_PROJECT"])
     work = tmp_path_factory.mktemp("project")
     for name in ("conf", "src"):
         shutil.copytree(root / name, work / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
@@ -37,27 +44,30 @@ def project(root, tmp_path_factory, fashion_dir):
     sh(["git", "init", "-q"], work)
     sh(["dvc", "init", "-q"], work)
     shutil.copy(root / ".dvc" / "config", work / ".dvc" / "config")
+    shutil.copytree(root / ".dvc" / "plots", work / ".dvc" / "plots")
     sh(["aegan", "params", "experiment=ci"], work)
-    repro = sh(["dvc", "repro"], work)
-    return work, repro
+    sh(["git", "add", "-A"], work)
+    sh(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "scratch project"], work)
+    sh(["dvc", "repro"], work)
+    return work
 
 
 MODELS = ["dense_ae", "stacked_ae", "conv_ae", "denoising_ae", "vae", "conv_vae", "mlp_gan", "dcgan", "wgan", "wgan_gp"]
 
 
-def test_dvc_repro_runs_every_stage_and_prints_the_summary(project):
-    _, repro = project
+def test_dvc_repro_ran_every_stage_and_wrote_the_summary(project):
     stages = ["download@fashion_mnist", "prepare@fashion_mnist", "classifier@fashion_mnist", "reference@fashion_mnist"]
     stages += ["summary", "report"]
     stages += [f"{stage}@{m}-fashion_mnist" for m in MODELS for stage in ("train", "evaluate")]
-    for stage in stages:
-        assert f"Running stage '{stage}'" in repro.stdout
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    assert set(stages) <= set(lock["stages"])
+    summary = (project / "reports" / "summary.md").read_text()
     for model in MODELS:
-        assert f"| {model} | fashion_mnist |" in repro.stdout
+        assert f"| {model} | fashion_mnist |" in summary
 
 
 def test_every_family_gets_its_metrics(project):
-    work, _ = project
+    work = project
     classifier = json.loads((work / "metrics/domain_classifier/fashion_mnist.json").read_text())
     assert 0.1 < classifier["test_accuracy"] <= 1.0
     for model in MODELS:
@@ -84,7 +94,7 @@ def test_every_family_gets_its_metrics(project):
 
 
 def test_outputs_metrics_and_manifest(project):
-    work, _ = project
+    work = project
     manifest = json.loads((work / "data/prepared/fashion_mnist/manifest.json").read_text())
     assert {k: v["count"] for k, v in manifest["splits"].items()} == {"train": 400, "val": 100, "test": 200}
     metrics = json.loads((work / "metrics/dense_ae/fashion_mnist.json").read_text())
@@ -94,7 +104,7 @@ def test_outputs_metrics_and_manifest(project):
 
 
 def test_mlflow_run_in_the_sqlite_db_at_the_project_root(project):
-    work, _ = project
+    work = project
     assert (work / "mlflow.db").exists()
     run = json.loads((work / "models/dense_ae/fashion_mnist/run.json").read_text())
     assert run["tracking_uri"] == f"sqlite:///{work / 'mlflow.db'}"
@@ -105,12 +115,78 @@ def test_mlflow_run_in_the_sqlite_db_at_the_project_root(project):
 
 
 def test_second_repro_is_a_no_op_and_params_change_reruns_only_downstream(project):
-    work, _ = project
+    work = project
     status = sh(["dvc", "status"], work)
     assert "up to date" in status.stdout
+    sh(["aegan", "params", "experiment=ci", "logger.progress_bar=true", "logger.log_every_n_steps=7"], work)
+    assert "up to date" in sh(["dvc", "status"], work).stdout  # display settings retrain nothing
     sh(["aegan", "params", "experiment=ci", "models.dense_ae.latent_dim=16"], work)
     status = sh(["dvc", "status"], work).stdout
     assert "train@dense_ae-fashion_mnist" in status and "prepare@fashion_mnist" not in status
+    assert "train@vae-fashion_mnist" not in status
+    sh(["aegan", "params", "experiment=ci"], work)
+
+
+def _exp_show(work: Path):
+    import io
+
+    import pandas as pd
+
+    table = pd.read_csv(io.StringIO(sh(["dvc", "exp", "show", "--csv"], work).stdout))
+    return table.set_index("Experiment")
+
+
+def test_dvc_experiments_record_compare_and_reach_mlflow(project):
+    """Two `dvc exp run -S ...` experiments (one in a temporary copy), then the DVC commands that compare them."""
+    work = project
+    sh(["dvc", "exp", "run", "-n", "ae16", "-S", "models.dense_ae.latent_dim=16"], work)
+    sh(["dvc", "exp", "run", "--temp", "-n", "ae4", "-S", "models.dense_ae.latent_dim=4"], work)
+    table = _exp_show(work)
+    mse = "metrics/dense_ae/fashion_mnist.json:test.mse"
+    for name, latent in (("ae16", 16), ("ae4", 4)):
+        assert float(table.loc[name, "models.dense_ae.latent_dim"]) == latent
+        assert 0 < float(table.loc[name, mse]) < 1  # recorded, not '!'
+        assert 0 < float(table.loc[name, "metrics/vae/fashion_mnist.json:test.mse"]) < 1
+    assert float(table.loc["ae16", mse]) != float(table.loc["ae4", mse])
+    narrow = sh(["dvc", "exp", "show", "--csv", "--only-changed"], work).stdout.splitlines()[0].split(",")
+    assert "models.dense_ae.latent_dim" in narrow and len(narrow) < 60, len(narrow)
+
+    exp_diff = sh(["dvc", "exp", "diff", "ae16", "ae4"], work).stdout
+    assert "models.dense_ae.latent_dim" in exp_diff and "test.mse" in exp_diff
+    metrics_diff = sh(["dvc", "metrics", "diff", "ae16", "ae4"], work).stdout
+    assert "metrics/dense_ae/fashion_mnist.json" in metrics_diff and "test.mse" in metrics_diff
+
+    plots = json.loads(sh(["dvc", "plots", "diff", "ae16", "ae4", "--json"], work).stdout)["data"]
+    (curves,) = plots["models/dense_ae/fashion_mnist/curves.csv"]
+    values = curves["content"]["data"]["values"]
+    assert {v["curve"] for v in values} == {"train/loss", "val/loss"} and {v["rev"] for v in values} == {"ae16", "ae4"}
+    assert curves["content"]["encoding"]["x"]["field"] == "epoch"
+    gan = plots["models/dcgan/fashion_mnist/curves.csv"][0]["content"]["data"]["values"]
+    assert {"train/d_loss", "train/g_loss"} <= {v["curve"] for v in gan}
+    images = [key for key, value in plots.items() if value and value[0]["type"] == "image"]
+    assert any(key.endswith("dense_ae/fashion_mnist/reconstructions.png") for key in images), sorted(plots)
+
+    # Both experiments, the temporary one included, logged to the project's MLflow database.
+    mlflow = client(f"sqlite:///{work / 'mlflow.db'}")
+    experiment = mlflow.get_experiment_by_name("aegan")
+    runs = mlflow.search_runs([experiment.experiment_id], "tags.model = 'dense_ae'")
+    assert {"ae16", "ae4"} <= {r.data.tags.get("dvc_exp") for r in runs}
+
+
+def test_dvc_remote_push_then_pull_into_a_fresh_clone_needs_no_retraining(project, tmp_path):
+    work = project
+    remote = tmp_path / "remote"
+    sh(["dvc", "remote", "add", "-f", "-d", "local", str(remote)], work)
+    sh(["git", "add", "dvc.lock", "params.yaml", ".dvc/config"], work)
+    sh(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "results"], work)
+    sh(["dvc", "push"], work)
+    clone = tmp_path / "clone"
+    sh(["git", "clone", "-q", str(work), str(clone)], tmp_path)
+    sh(["dvc", "pull"], clone)
+    status = sh(["dvc", "status"], clone).stdout
+    assert "up to date" in status, status
+    for path in ("models/dcgan/fashion_mnist/model.ckpt", "metrics/dense_ae/fashion_mnist.json", "reports/index.html"):
+        assert (clone / path).read_bytes() == (work / path).read_bytes()
 
 
 def test_mlflow_ui_shows_the_pipeline_run(project):
@@ -119,7 +195,7 @@ def test_mlflow_ui_shows_the_pipeline_run(project):
     import time
     import urllib.request
 
-    work, _ = project
+    work = project
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -167,7 +243,7 @@ def test_report_renders_in_headless_chromium_with_every_image(project):
     """The report stage's page in a real browser: every image must decode (the page counts them)."""
     import re
 
-    work, _ = project
+    work = project
     page = work / "reports" / "index.html"
     result = subprocess.run(
         [
@@ -193,7 +269,7 @@ def test_report_renders_in_headless_chromium_with_every_image(project):
 
 
 def test_dvc_plots_show_renders_the_training_curves(project):
-    work, _ = project
+    work = project
     result = sh(["dvc", "plots", "show", "-o", "plots"], work)
     html = (work / "plots" / "index.html").read_text()
     assert "dense_ae" in html and "val/loss" in html, result.stdout

@@ -63,7 +63,7 @@ def _fit_timed(
         limit_train_batches=limit_train_batches,
         limit_val_batches=0,
         deterministic=cfg.trainer.deterministic,
-        log_every_n_steps=lightning_log_every(cfg.trainer.log_every_n_steps, datamodule.steps_per_execution),
+        log_every_n_steps=lightning_log_every(cfg.logger.log_every_n_steps, datamodule.steps_per_execution),
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,

@@ -23,9 +23,16 @@ def _train_with_hydra(argv: Sequence[str]) -> None:
     import hydra
     from omegaconf import DictConfig
 
-    from aegan.config import project_root
+    from aegan.config import check_overrides, latest_run_dir, project_root
 
     root = project_root()
+    argv = list(argv)
+    overrides = [arg for arg in argv if "=" in arg and not arg.startswith("-")]
+    multirun = bool({"-m", "--multirun"} & set(argv))
+    if overrides or not ({"--help", "-h", "--hydra-help", "--cfg", "-c", "--info"} & set(argv)):
+        cfg = check_overrides(root, overrides)  # every config error before Hydra starts: `aegan: error:`, exit 2
+        if cfg.get("ckpt_path") == "last" and not multirun:
+            argv.append(f"hydra.run.dir={latest_run_dir(root, cfg)}")
 
     def task(cfg: DictConfig) -> float | None:
         from hydra.core.hydra_config import HydraConfig
@@ -33,13 +40,17 @@ def _train_with_hydra(argv: Sequence[str]) -> None:
         from aegan.config import validate
         from aegan.training.run import train_one
 
-        validate(cfg)
         hydra_cfg = HydraConfig.get()
         # Sweep members share a tag, so the MLflow UI can filter and compare them side by side.
         sweep = None
         if hydra_cfg.mode.name == "MULTIRUN":
             sweep = {"sweep": str(hydra_cfg.sweep.dir), "sweep_job": str(hydra_cfg.job.num)}
-        return train_one(cfg, root, hydra_cfg.runtime.output_dir, sweep)
+        try:
+            validate(cfg)
+            return train_one(cfg, root, hydra_cfg.runtime.output_dir, sweep)
+        except AeganError as exc:  # Hydra would print a traceback and exit 1
+            print(f"aegan: error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
 
     sys.argv = [f"{sys.argv[0]} train", *argv]
     hydra.main(version_base="1.3", config_path=str(root / "conf"), config_name="config")(task)()

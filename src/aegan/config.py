@@ -47,7 +47,52 @@ def compose(root: Path, config_name: str, overrides: Sequence[str] = ()) -> Dict
         with initialize_config_dir(str(root / "conf"), version_base="1.3"):
             return hydra_compose(config_name, overrides=list(overrides))
     except (HydraException, OmegaConfBaseException) as exc:
-        raise ConfigError(f"invalid configuration: {exc}") from exc
+        raise ConfigError(f"invalid configuration: {' '.join(str(exc).split())}") from exc
+
+
+def check_overrides(root: Path, overrides: Sequence[str]) -> DictConfig:
+    """Compose and validate `aegan train`'s config for every value of every sweep override; returns the first.
+
+    Hydra's own overrides (hydra.*, e.g. an Optuna search space) are left to Hydra.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+    except HydraException as exc:
+        raise ConfigError(f"invalid override: {exc}") from exc
+    choices: list[list[str]] = []
+    for override in parsed:
+        if override.get_key_element().startswith("hydra."):
+            continue
+        if override.is_sweep_override():
+            if override.is_discrete_sweep():
+                values = list(override.sweep_string_iterator())
+            else:  # a range or interval (Optuna): its first value stands for it here
+                values = [str(override.sweep_iterator().__next__())] if override.is_range_sweep() else []
+            if not values:
+                continue
+            choices.append([f"{override.get_key_element()}={v}" for v in values])
+        else:
+            choices.append([override.input_line])
+    first = [options[0] for options in choices]
+    combos = [first] + [[*first[:i], value, *first[i + 1 :]] for i, opts in enumerate(choices) for value in opts[1:]]
+    composed = []
+    for combo in combos:
+        cfg = compose(root, "config", combo)
+        validate(cfg)
+        composed.append(cfg)
+    return composed[0]
+
+
+def latest_run_dir(root: Path, cfg: DictConfig) -> Path:
+    """The newest run of cfg.model on cfg.data that can be resumed (`aegan train ckpt_path=last`)."""
+    base = resolve_path(root, cfg.paths.runs_dir) / cfg.model.name / cfg.data.name
+    runs = sorted(p.parent.parent for p in base.glob("*/checkpoints/last.ckpt"))
+    if not runs:
+        raise ConfigError(f"ckpt_path=last: no run of {cfg.model.name} on {cfg.data.name} to resume under {base}")
+    return runs[-1]
 
 
 def render_params(root: Path, overrides: Sequence[str] = ()) -> dict:
@@ -120,6 +165,11 @@ def validate(cfg: DictConfig) -> None:
             positive(f"limits.{split}", limit)
     if cfg.trainer.get("max_epochs") is not None:
         positive("trainer.max_epochs", cfg.trainer.max_epochs)
+    if not isinstance(cfg.get("seed"), int) or isinstance(cfg.get("seed"), bool) or cfg.seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, got {cfg.get('seed')!r}")
+    from aegan.training.trainer_args import trainer_kwargs
+
+    trainer_kwargs(cfg.trainer)  # unknown trainer keys are refused with the valid list
     positive("trainer.steps_per_execution", cfg.trainer.get("steps_per_execution"))
     if cfg.trainer.get("schedule") not in ("short", "full"):
         raise ConfigError(f"trainer.schedule must be 'short' or 'full', got {cfg.trainer.get('schedule')!r}")
@@ -140,7 +190,7 @@ def check_model_fits_data(cfg: DictConfig) -> None:
     try:
         module = build_module(OmegaConf.to_container(cfg.model, resolve=True), shape).eval()
         with torch.no_grad():
-            if hasattr(module, "encode"):
+            if module.capabilities.encode:
                 out = module(torch.zeros(2, *shape))
             else:
                 out = module(torch.zeros(2, module.latent_dim))

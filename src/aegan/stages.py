@@ -102,6 +102,7 @@ def classifier(data: str) -> dict:
         classifier_path(cfg, root, data),
         cfg.seed,
         cfg.trainer,
+        cfg.logger,
         logger,
     )
     atomic_write_json(resolve_path(root, cfg.paths.metrics_dir) / "domain_classifier" / f"{data}.json", scores)
@@ -157,7 +158,7 @@ def evaluate(model: str, data: str) -> dict:
     module = load_module(run_dir / "model.ckpt").to(device)
     prepared = resolve_path(root, cfg.paths.prepared_dir) / data
     test_split = _split(prepared, "test")
-    train_split = _split(prepared, "train") if hasattr(module, "encode") else None  # only encoders use it
+    train_split = _split(prepared, "train") if module.capabilities.encode else None  # only encoders use it
     backbones, domain = _backbones(cfg, root, data, device)
     n_real = min(int(cfg.evaluation.n_real), len(test_split[0]))
     inputs = EvaluationInputs(
@@ -173,7 +174,7 @@ def evaluate(model: str, data: str) -> dict:
 
     metrics: dict = {"train": {"epochs": run["epochs"]}}
     grids = []
-    if hasattr(module, "encode"):
+    if module.capabilities.encode:
         labels = train_split[1]
         n_classes = int(labels.max()) + 1 if labels is not None and labels.dim() == 1 else None
         anomaly_cfg = anomaly_config(cfg, n_classes)
@@ -186,7 +187,7 @@ def evaluate(model: str, data: str) -> dict:
         metrics.update(encoder_metrics(module, inputs, cfg.evaluation))
         test = test_split[0][:64]
         grids.append(reconstruction_grid(test, reconstruct(module, test), report_dir / "reconstructions.png"))
-    if hasattr(module, "sample"):
+    if module.capabilities.sample:
         torch.manual_seed(cfg.seed)
         sampled, samples = sample_metrics(module, inputs, cfg.evaluation)
         metrics.update(sampled)

@@ -18,13 +18,22 @@ def tracking_uri(logger_cfg: DictConfig | dict, root: Path) -> str:
     """MLFLOW_TRACKING_URI wins; a relative sqlite path is anchored at the project root.
 
     Lightning's MLFlowLogger would otherwise fall back to the deprecated ./mlruns file store, and a
-    relative sqlite path would follow the current directory (DVC runs queued experiments elsewhere).
+    relative sqlite path would follow the current directory. DVC runs temporary and queued experiments
+    in a copy of the project under .dvc/tmp/exps/, deleted afterwards; it sets DVC_ROOT to the project
+    itself, so their runs land in the project's database.
     """
     uri = os.environ.get("MLFLOW_TRACKING_URI") or logger_cfg["tracking_uri"]
     prefix = "sqlite:///"
     if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
-        uri = prefix + str((root / uri[len(prefix) :]).resolve())
+        anchor = Path(os.environ.get("DVC_ROOT") or root)
+        uri = prefix + str((anchor / uri[len(prefix) :]).resolve())
     return uri
+
+
+def dvc_tags() -> dict[str, str]:
+    """Inside `dvc exp run`: the experiment's name and baseline commit, so MLflow runs and DVC experiments meet."""
+    names = {"DVC_EXP_NAME": "dvc_exp", "DVC_EXP_BASELINE_REV": "dvc_exp_baseline", "DVC_STAGE": "dvc_stage"}
+    return {tag: os.environ[var] for var, tag in names.items() if os.environ.get(var)}
 
 
 def flatten(cfg: Any, prefix: str = "") -> dict[str, Any]:
@@ -109,6 +118,7 @@ def mlflow_logger(uri: str, experiment: str, run_name: str, tags: dict[str, str]
 
     check_tracking(uri)
     ensure_experiment(uri, experiment)
+    tags = {**dvc_tags(), **tags}
     logger = MLFlowLogger(experiment_name=experiment, run_name=run_name, tracking_uri=uri, tags=tags, run_id=run_id)
     # The logger calls mlflow.set_tracking_uri on first use, which in MLflow 3 also sets the environment
     # variable MLFLOW_TRACKING_URI; left there it would override logger.tracking_uri for every later run

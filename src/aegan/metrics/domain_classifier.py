@@ -81,7 +81,13 @@ def _targets(datamodule: PreparedDataModule) -> tuple[int, bool]:
 
 
 def train_classifier(
-    cfg: dict[str, Any], prepared: Path, out_path: Path, seed: int, trainer_cfg: Any, logger: MLFlowLogger | None
+    cfg: dict[str, Any],
+    prepared: Path,
+    out_path: Path,
+    seed: int,
+    trainer_cfg: Any,
+    logger_cfg: Any,
+    logger: MLFlowLogger | None,
 ) -> dict[str, float]:
     """Train on the training split, pick nothing on val (fixed epochs), report val and test accuracy."""
     L.seed_everything(seed, workers=True, verbose=False)
@@ -93,11 +99,11 @@ def train_classifier(
         devices=trainer_cfg.devices,
         max_epochs=int(cfg["epochs"]),
         deterministic=trainer_cfg.deterministic,
-        enable_progress_bar=trainer_cfg.enable_progress_bar,
+        enable_progress_bar=logger_cfg.progress_bar,
         enable_checkpointing=False,
         enable_model_summary=False,
         logger=logger or False,
-        log_every_n_steps=trainer_cfg.log_every_n_steps,
+        log_every_n_steps=logger_cfg.log_every_n_steps,
     )
     trainer.fit(module, datamodule=datamodule)
     val = float(trainer.callback_metrics["val/accuracy"])

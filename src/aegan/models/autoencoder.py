@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from aegan.errors import ConfigError
-from aegan.models.base import GenerativeModule
+from aegan.models.base import Capabilities, GenerativeModule
 from aegan.models.blocks import build_decoder, build_encoder, build_optimizer
 from aegan.models.outputs import ModelOutput
 
@@ -54,6 +54,7 @@ class AutoencoderModule(GenerativeModule):
     """Encoder -> code -> decoder, trained to reconstruct its (optionally corrupted) input."""
 
     family = "autoencoder"
+    capabilities = Capabilities(encode=True)
 
     def __init__(self, model: dict[str, Any], image_shape: tuple[int, int, int]) -> None:
         super().__init__(model)

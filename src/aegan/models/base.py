@@ -11,6 +11,7 @@ families write `train_minibatch` and call `optimize` for each of their optimiser
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import lightning as L
@@ -20,8 +21,19 @@ from lightning.pytorch.strategies import SingleDeviceStrategy
 from aegan.models.train_metrics import TrainMetrics
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a family can do; consumers (evaluation, previews, latent tools) ask this, not the family name."""
+
+    encode: bool = False  # images -> codes -> images (reconstructions, latent maps, probes)
+    sample: bool = False  # codes from the prior -> images (sample grids, sample FID)
+
+
 class GenerativeModule(L.LightningModule):
     family: str
+    capabilities: Capabilities
+    # The metric a sweep minimises by default (training/objective.py computes those training does not log).
+    objective: str = "val/loss"
     monitor: str | None = "val/loss"
     prog_bar: tuple[str, ...] = ("train/loss",)
 

@@ -193,9 +193,35 @@ def _for_size(cfg: dict, key: str, size: int) -> list[int]:
     return list(value)
 
 
+def _initialised(network: nn.Module, cfg: dict) -> nn.Module:
+    from aegan.models.sequential import keras_init
+
+    init = cfg.get("init", "torch")
+    if init == "keras":
+        keras_init(network)
+    elif init != "torch":
+        raise ConfigError(f"init must be 'torch' (PyTorch's) or 'keras' (Glorot-uniform, zero bias), got {init!r}")
+    return network
+
+
 def build_encoder(cfg: dict, image_shape: Sequence[int], out_dim: int, out_act: str | None = None) -> nn.Module:
+    """Images -> out_dim features (a code, a VAE's mean and log-variance, a critic's score)."""
+    return _initialised(_build_encoder(cfg, image_shape, out_dim, out_act), cfg)
+
+
+def build_decoder(cfg: dict, latent_dim: int, image_shape: Sequence[int]) -> nn.Module:
+    """Codes -> image-shaped pre-activations (the family applies sigmoid or tanh)."""
+    return _initialised(_build_decoder(cfg, latent_dim, image_shape), cfg)
+
+
+def _build_encoder(cfg: dict, image_shape: Sequence[int], out_dim: int, out_act: str | None) -> nn.Module:
+    from aegan.models.sequential import SequentialNet
+
     kind = cfg.get("kind", "dense")
     act = cfg.get("activation", "relu")
+    if kind == "sequential":
+        net = SequentialNet(cfg["layers"], image_shape, (out_dim,))
+        return nn.Sequential(net, activation(out_act)) if out_act else net
     if kind == "dense":
         return DenseEncoder(image_shape, cfg.get("hidden", []), out_dim, act, out_act, cfg.get("dropout", 0.0))
     if kind == "conv":
@@ -209,12 +235,16 @@ def build_encoder(cfg: dict, image_shape: Sequence[int], out_dim: int, out_act: 
             cfg.get("dropout", 0.0),
             out_act,
         )
-    raise ConfigError(f"unknown encoder kind {kind!r}; valid: ['conv', 'dense']")
+    raise ConfigError(f"unknown encoder kind {kind!r}; valid: ['conv', 'dense', 'sequential']")
 
 
-def build_decoder(cfg: dict, latent_dim: int, image_shape: Sequence[int]) -> nn.Module:
+def _build_decoder(cfg: dict, latent_dim: int, image_shape: Sequence[int]) -> nn.Module:
+    from aegan.models.sequential import SequentialNet
+
     kind = cfg.get("kind", "dense")
     act = cfg.get("activation", "relu")
+    if kind == "sequential":
+        return SequentialNet(cfg["layers"], (latent_dim,), image_shape)
     if kind == "dense":
         return DenseDecoder(latent_dim, cfg.get("hidden", []), image_shape, act)
     if kind == "conv":
@@ -226,7 +256,7 @@ def build_decoder(cfg: dict, latent_dim: int, image_shape: Sequence[int]) -> nn.
             cfg.get("batchnorm", False),
             cfg.get("upsample", "transpose"),
         )
-    raise ConfigError(f"unknown decoder kind {kind!r}; valid: ['conv', 'dense']")
+    raise ConfigError(f"unknown decoder kind {kind!r}; valid: ['conv', 'dense', 'sequential']")
 
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {

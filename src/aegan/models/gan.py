@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from aegan.errors import ConfigError
-from aegan.models.base import GenerativeModule
+from aegan.models.base import Capabilities, GenerativeModule
 from aegan.models.blocks import build_decoder, build_encoder, build_optimizer
 
 LOSSES = ("nonsaturating", "wasserstein", "wasserstein_gp")
@@ -46,6 +46,8 @@ def gradient_penalty(
 
 class GANModule(GenerativeModule):
     family = "gan"
+    capabilities = Capabilities(sample=True)
+    objective = "val/fid"  # adversarial losses do not measure quality (training/objective.py)
     monitor = None  # adversarial losses do not measure quality: keep the last checkpoint
     prog_bar = ("train/d_loss", "train/g_loss")
 

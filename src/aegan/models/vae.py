@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from aegan.errors import ConfigError
 from aegan.models.autoencoder import from_unit, to_unit
-from aegan.models.base import GenerativeModule
+from aegan.models.base import Capabilities, GenerativeModule
 from aegan.models.blocks import build_decoder, build_encoder, build_optimizer
 from aegan.models.outputs import ModelOutput
 
@@ -26,6 +26,7 @@ def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tenso
 
 class VAEModule(GenerativeModule):
     family = "vae"
+    capabilities = Capabilities(encode=True, sample=True)
 
     def __init__(self, model: dict[str, Any], image_shape: tuple[int, int, int]) -> None:
         super().__init__(model)

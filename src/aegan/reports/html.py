@@ -70,7 +70,7 @@ def curves_png(history: Path) -> bytes | None:
         return None
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=90)
     for column in columns:
-        ax.plot(frame["epoch"] + 1, frame[column], marker="o", label=column)
+        ax.plot(frame["epoch"], frame[column], marker="o", label=column)
     ax.set_xlabel("epoch")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)

@@ -13,8 +13,17 @@ from aegan.io import atomic_write_text
 from aegan.reports.grids import reconstruction_grid, save_grid
 
 
+def _csv(fieldnames: list[str], rows: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fieldnames)
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
 class EpochHistory(L.Callback):
-    """Writes history.csv (one row per epoch: every epoch-level metric) after each epoch."""
+    """After each epoch (counted from 1): history.csv, one row per epoch with every epoch-level metric, and
+    curves.csv, the loss curves in long form (epoch, curve, value) for DVC's one-line-per-curve plot."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -28,14 +37,18 @@ class EpochHistory(L.Callback):
             for k, v in trainer.callback_metrics.items()
             if not k.endswith("_step") and v.numel() == 1
         }
-        self.rows = [r for r in self.rows if r["epoch"] != trainer.current_epoch]
-        self.rows.append({"epoch": trainer.current_epoch, **metrics})
+        epoch = trainer.current_epoch + 1
+        self.rows = [r for r in self.rows if r["epoch"] != epoch]
+        self.rows.append({"epoch": epoch, **metrics})
         keys = sorted({k for row in self.rows for k in row} - {"epoch"})
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=["epoch", *keys])
-        writer.writeheader()
-        writer.writerows(self.rows)
-        atomic_write_text(self.path, buffer.getvalue())
+        atomic_write_text(self.path, _csv(["epoch", *keys], self.rows))
+        curves = [
+            {"epoch": row["epoch"], "curve": key, "value": row[key]}
+            for row in self.rows
+            for key in keys
+            if key.endswith("loss") and key in row
+        ]
+        atomic_write_text(self.path.with_name("curves.csv"), _csv(["epoch", "curve", "value"], curves))
 
     def state_dict(self) -> dict:
         return {"rows": self.rows}
@@ -54,9 +67,9 @@ class PreviewImages(L.Callback):
         """Reconstructions for models with an encoder, samples for models that generate (VAEs: both)."""
         paths = []
         with torch.no_grad():
-            if hasattr(module, "encode"):
+            if module.capabilities.encode:
                 paths.append(reconstruction_grid(batch, module(batch), self.out_dir / f"recon_{epoch:03d}.png"))
-            if hasattr(module, "sample"):
+            if module.capabilities.sample:
                 paths.append(save_grid(module.sample(len(batch)), self.out_dir / f"samples_{epoch:03d}.png", nrow=8))
         return paths
 

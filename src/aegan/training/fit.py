@@ -3,7 +3,7 @@
 Layout of a run directory (models/<model>/<data>/ for DVC stages, runs/... for Hydra runs):
   model.ckpt     the final weights (the best epoch by val/loss), what `evaluate` loads
   run.json       MLflow run id and tracking URI, so evaluate logs into the same run
-  history.csv    per-epoch metrics (DVC plots)
+  history.csv    per-epoch metrics; curves.csv the loss curves (DVC plots)
   images/        preview grids per epoch
   checkpoints/   last.ckpt + best.ckpt, for resuming a killed run
   resume.json    the config and MLflow run id of those checkpoints
@@ -24,24 +24,39 @@ from omegaconf import DictConfig, OmegaConf
 from aegan.config import resolve_path
 from aegan.data.datamodule import PreparedDataModule
 from aegan.errors import ConfigError
-from aegan.io import atomic_path, atomic_write_json, output_errors
+from aegan.io import atomic_path, atomic_write_json, output_errors, run_lock
 from aegan.models.registry import build_module
 from aegan.tracking import flatten, mlflow_logger, tracking_uri
 from aegan.training.callbacks import EpochHistory, PreviewImages
+from aegan.training.trainer_args import trainer_kwargs
 
 log = logging.getLogger(__name__)
 
 
 def _config_fingerprint(cfg: DictConfig) -> dict[str, Any]:
-    """What must be equal for a checkpoint to be resumed by this run."""
-    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    """What must be equal for a checkpoint to be resumed by this run (where to resume from is not part of it)."""
+    config = OmegaConf.to_container(cfg, resolve=True)
+    config.pop("ckpt_path", None)  # type: ignore[union-attr]
+    return config  # type: ignore[return-value]
+
+
+# What `ckpt_path=last` may change: train for more epochs, log or evaluate differently.
+FREE = ("trainer.max_epochs", "trainer.schedule", "logger.", "evaluation.")
+
+
+def _differences(saved: Any, current: Any, prefix: str = "") -> list[str]:
+    if isinstance(saved, dict) and isinstance(current, dict):
+        keys = sorted(set(saved) | set(current))
+        return [d for k in keys for d in _differences(saved.get(k), current.get(k), f"{prefix}{k}.")]
+    return [] if saved == current else [f"{prefix.rstrip('.')}: {saved!r} -> {current!r}"]
 
 
 def resume_checkpoint(cfg: DictConfig, out_dir: Path, requested: str | None) -> str | None:
     """`last` -> checkpoints/last.ckpt; a path -> itself; None -> last.ckpt only if its config is ours.
 
     The automatic case lets a killed `dvc repro` pick up where it stopped, but never resumes a
-    checkpoint trained with a different configuration (that one is deleted instead).
+    checkpoint trained with a different configuration (that one is deleted instead). An explicit
+    `last` with a changed configuration is refused before anything is touched.
     """
     ckpt_dir = out_dir / "checkpoints"
     last = ckpt_dir / "last.ckpt"
@@ -49,6 +64,12 @@ def resume_checkpoint(cfg: DictConfig, out_dir: Path, requested: str | None) -> 
     if requested == "last":
         if not last.exists():
             raise ConfigError(f"ckpt_path=last but {last} does not exist (nothing to resume)")
+        changed = [d for d in _differences(saved.get("config"), _config_fingerprint(cfg)) if not d.startswith(FREE)]
+        if saved and changed:
+            raise ConfigError(
+                f"the run in {out_dir} was trained with another configuration ({'; '.join(changed[:5])}): "
+                "resume it with its own settings, or start a new run without ckpt_path"
+            )
         return str(last)
     if requested:
         if not Path(requested).exists():
@@ -60,6 +81,17 @@ def resume_checkpoint(cfg: DictConfig, out_dir: Path, requested: str | None) -> 
     if ckpt_dir.exists():
         shutil.rmtree(ckpt_dir)
     return None
+
+
+def completed_record(cfg: DictConfig, out_dir: Path) -> dict[str, Any] | None:
+    """run.json of a run in out_dir that already trained all its epochs with this configuration."""
+    path = out_dir / "run.json"
+    if not path.exists():
+        return None
+    record = json.loads(path.read_text())
+    saved = _resume_record(out_dir)
+    same = saved.get("run_id") == record.get("run_id") and saved.get("config") == _config_fingerprint(cfg)
+    return record if same and int(record.get("epochs", 0)) >= max_epochs(cfg) else None
 
 
 def max_epochs(cfg: DictConfig) -> int:
@@ -88,7 +120,16 @@ def fit(cfg: DictConfig, out_dir: Path, root: Path, tags: dict[str, str] | None 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     with output_errors(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
+    with run_lock(out_dir):
+        return _fit_locked(cfg, out_dir, root, tags)
+
+
+def _fit_locked(cfg: DictConfig, out_dir: Path, root: Path, tags: dict[str, str] | None) -> dict[str, Any]:
+    kwargs = trainer_kwargs(cfg.trainer)
     ckpt_path = resume_checkpoint(cfg, out_dir, cfg.get("ckpt_path"))
+    if ckpt_path and (done := completed_record(cfg, out_dir)) is not None:
+        log.warning("the run in %s is complete (%d epochs); its metrics: %s", out_dir, done["epochs"], done["metrics"])
+        return done
     prepared = resolve_path(root, cfg.paths.prepared_dir) / cfg.data.name
     steps_per_execution = int(cfg.trainer.steps_per_execution)
     datamodule = PreparedDataModule(
@@ -123,16 +164,10 @@ def fit(cfg: DictConfig, out_dir: Path, root: Path, tags: dict[str, str] | None 
         every_n_epochs=cfg.trainer.checkpoint_every_n_epochs,
         enable_version_counter=False,
     )
-    trainer_cfg = cfg.trainer
     trainer = L.Trainer(
-        accelerator=trainer_cfg.accelerator,
-        devices=trainer_cfg.devices,
-        strategy=trainer_cfg.strategy,
-        precision=trainer_cfg.precision,
-        max_epochs=max_epochs(cfg),
-        deterministic=trainer_cfg.deterministic,
-        log_every_n_steps=lightning_log_every(trainer_cfg.log_every_n_steps, steps_per_execution),
-        enable_progress_bar=trainer_cfg.enable_progress_bar,
+        **{"max_epochs": max_epochs(cfg), **kwargs},
+        log_every_n_steps=lightning_log_every(cfg.logger.log_every_n_steps, steps_per_execution),
+        enable_progress_bar=cfg.logger.progress_bar,
         logger=logger,
         callbacks=[
             checkpoint,
@@ -140,13 +175,15 @@ def fit(cfg: DictConfig, out_dir: Path, root: Path, tags: dict[str, str] | None 
             PreviewImages(out_dir / "images", cfg.logger.image_every_n_epochs),
         ],
         default_root_dir=str(out_dir),
-        enable_model_summary=False,
     )
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
 
     best = checkpoint.best_model_path or checkpoint.last_model_path
     with atomic_path(out_dir / "model.ckpt") as tmp:
-        shutil.copyfile(best, tmp)
+        if best:
+            shutil.copyfile(best, tmp)
+        else:  # no checkpoint callback ran (e.g. trainer.fast_dev_run): the weights as they are
+            trainer.save_checkpoint(tmp)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     record = {
         "run_id": logger.run_id,

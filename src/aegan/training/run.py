@@ -1,7 +1,9 @@
-"""`aegan train`: one Hydra job (or one member of a sweep) -> data ready -> fit -> MLflow."""
+"""`aegan train`: one Hydra job (or one member of a sweep) -> data ready -> fit -> sweep objective."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from pathlib import Path
 
@@ -10,37 +12,66 @@ from omegaconf import DictConfig, OmegaConf
 from aegan.config import resolve_path
 from aegan.data.prepare import prepare_dataset, read_manifest
 from aegan.data.sources import download_dataset
-from aegan.errors import ConfigError
 from aegan.training.fit import fit
 
 log = logging.getLogger(__name__)
 
 
-def ensure_prepared(cfg: DictConfig, root: Path) -> Path:
-    """Download and prepare cfg.data unless data/prepared/<name> was prepared with this very config."""
-    prepared = resolve_path(root, cfg.paths.prepared_dir) / cfg.data.name
-    wanted = {
+def _wanted_manifest(cfg: DictConfig) -> dict:
+    return {
         "config": OmegaConf.to_container(cfg.data, resolve=True),
         "limits": OmegaConf.to_container(cfg.limits, resolve=True),
         "seed": cfg.seed,
     }
-    current = read_manifest(prepared) if (prepared / "manifest.json").exists() else {}
-    if {key: current.get(key) for key in wanted} != wanted:
-        if current:
-            log.warning("re-preparing %s: it was prepared with another data config, limits or seed", prepared)
-        raw_root = resolve_path(root, cfg.paths.raw_dir)
+
+
+def _matches(prepared: Path, wanted: dict) -> bool:
+    if not (prepared / "manifest.json").exists():
+        return False
+    current = read_manifest(prepared)
+    return {key: current.get(key) for key in wanted} == wanted
+
+
+def ensure_prepared(cfg: DictConfig, root: Path) -> Path:
+    """The prepared directory for cfg.data, cfg.limits and cfg.seed.
+
+    The pipeline's data/prepared/<name> is used when it was prepared with this very config. Otherwise
+    the data are prepared under runs/prepared/<name>-<config hash>/ (reused by later runs): `aegan train`
+    never rewrites what DVC tracks (data/raw, data/prepared).
+    """
+    wanted = _wanted_manifest(cfg)
+    pipeline_dir = resolve_path(root, cfg.paths.prepared_dir)
+    if _matches(pipeline_dir / cfg.data.name, wanted):
+        return pipeline_dir
+    digest = hashlib.sha1(json.dumps(wanted, sort_keys=True).encode()).hexdigest()[:10]
+    own_root = resolve_path(root, cfg.paths.runs_dir) / "prepared" / f"{cfg.data.name}-{digest}"
+    if _matches(own_root / cfg.data.name, wanted):
+        return own_root
+    raw_root = resolve_path(root, cfg.paths.raw_dir)
+    if not (raw_root / cfg.data.name / "SOURCE.json").exists():
+        raw_root = resolve_path(root, cfg.paths.runs_dir) / "raw"
         if not (raw_root / cfg.data.name / "SOURCE.json").exists():
             download_dataset(cfg.data, raw_root, cfg.paths.mirror_dir)
-        prepare_dataset(cfg.data, raw_root, resolve_path(root, cfg.paths.prepared_dir), cfg.limits, cfg.seed)
-    return prepared
+    log.info("preparing %s for this run's data config, limits and seed in %s", cfg.data.name, own_root)
+    prepare_dataset(cfg.data, raw_root, own_root, cfg.limits, cfg.seed)
+    return own_root
 
 
-def train_one(cfg: DictConfig, root: Path, output_dir: str, sweep: dict[str, str] | None = None) -> float | None:
-    """Returns cfg.optimized_metric (default val/loss), the objective Hydra sweepers minimise."""
-    ensure_prepared(cfg, root)
-    tags = {"source": "hydra", **(sweep or {})}
-    record = fit(cfg, Path(output_dir), root, tags=tags)
-    metric = cfg.get("optimized_metric", "val/loss")
+def objective_name(cfg: DictConfig) -> str:
+    """cfg.optimized_metric, or the family's own (what its module declares as a measure of quality)."""
+    from aegan.models.registry import FAMILIES
+
+    return cfg.get("optimized_metric") or FAMILIES[cfg.model.family].objective
+
+
+def train_one(cfg: DictConfig, root: Path, output_dir: str, tags: dict[str, str] | None = None) -> float | None:
+    """Returns the run's objective (objective_name), the value Hydra's sweepers minimise."""
+    prepared_root = ensure_prepared(cfg, root)
+    cfg = OmegaConf.merge(cfg, {"paths": {"prepared_dir": str(prepared_root)}})
+    record = fit(cfg, Path(output_dir), root, tags={"source": "hydra", **(tags or {})})
+    metric = objective_name(cfg)
     if metric not in record["metrics"]:
-        raise ConfigError(f"optimized_metric {metric!r} was not logged; logged: {sorted(record['metrics'])}")
+        from aegan.training.objective import log_objective
+
+        record = log_objective(cfg, root, Path(output_dir), record, metric)
     return record["metrics"][metric]

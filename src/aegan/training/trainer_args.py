@@ -1,0 +1,42 @@
+"""The `trainer` config group: aegan's own training options, everything else passed to Lightning's Trainer."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+import lightning as L
+
+from aegan.errors import ConfigError
+
+# Options aegan carries out itself (models/base.py, training/fit.py); not Trainer arguments.
+AEGAN_TRAINER_KEYS = frozenset(
+    {"schedule", "steps_per_execution", "channels_last", "compile", "gradient_clip_val", "checkpoint_every_n_epochs"}
+)
+# Trainer arguments aegan sets from elsewhere (the logger group, the run's callbacks and directory).
+MANAGED = frozenset({"logger", "callbacks", "enable_progress_bar", "log_every_n_steps", "default_root_dir"})
+
+
+def lightning_trainer_keys() -> frozenset[str]:
+    return frozenset(inspect.signature(L.Trainer.__init__).parameters) - {"self"}
+
+
+def trainer_kwargs(trainer_cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The Lightning Trainer arguments in trainer_cfg; unknown keys are refused with the valid list."""
+    valid = lightning_trainer_keys()
+    kwargs = {key: value for key, value in trainer_cfg.items() if key not in AEGAN_TRAINER_KEYS}
+    unknown = sorted(set(kwargs) - valid)
+    if unknown:
+        raise ConfigError(
+            f"unknown trainer option(s) {unknown}: trainer.* takes aegan's {sorted(AEGAN_TRAINER_KEYS)} "
+            f"and Lightning Trainer arguments {sorted(valid - MANAGED)}"
+        )
+    managed = sorted(set(kwargs) & MANAGED)
+    if managed:
+        raise ConfigError(
+            f"trainer.{managed[0]} is set by aegan: use logger.progress_bar / logger.log_every_n_steps for the console"
+        )
+    if kwargs.get("max_epochs") is None:
+        kwargs.pop("max_epochs", None)
+    return kwargs
