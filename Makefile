@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run test test-fast lint install system-deps test-deps params clean-outputs
+.PHONY: run test test-fast lint install system-deps test-deps params clean-outputs fidelity
 
 # PROFILE=ci: the tiny profile (conf/experiment/ci.yaml: a few hundred images, one epoch), what CI runs.
 PROFILE ?=
@@ -26,8 +26,8 @@ test-fast: install
 	python -m pytest -q -m "not slow"
 
 lint: install
-	ruff check src tests
-	ruff format --check src tests
+	ruff check src tests benchmarks
+	ruff format --check src tests benchmarks
 	aegan params --check
 	dvc stage list > /dev/null   # dvc.yaml's foreach/matrix stages resolve against params.yaml
 
@@ -59,3 +59,19 @@ test-deps:
 
 clean-outputs:
 	rm -rf data/raw data/prepared models metrics reports runs mlflow.db
+
+# The fidelity harness (benchmarks/fidelity/): the seeds' own Keras models next to aegan's, same data and
+# epochs, one yardstick. TensorFlow lives in its own venv: never a dependency of aegan.
+MODELS ?= dcgan mlp_gan dense_ae stacked_ae denoising_ae
+EPOCHS ?= 1
+KERAS_VENV := .venv-keras
+
+$(KERAS_VENV)/.installed-stamp:
+	@test -x $(KERAS_VENV)/bin/python || $(PYTHON) -m venv $(KERAS_VENV)
+	$(KERAS_VENV)/bin/python -m pip install -q --upgrade pip
+	$(KERAS_VENV)/bin/python -m pip install -q "tensorflow-cpu>=2.16" numpy
+	@touch $@
+
+fidelity: install system-deps $(KERAS_VENV)/.installed-stamp
+	dvc repro classifier@fashion_mnist
+	python benchmarks/fidelity/run.py --models $(MODELS) --epochs $(EPOCHS) --keras-python $(KERAS_VENV)/bin/python

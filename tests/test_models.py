@@ -133,3 +133,36 @@ def test_a_gan_run_is_repeatable(root, fashion_prepared, tmp_path):
     second = fit(run_cfg(root, fashion_prepared, tmp_path, *overrides), tmp_path / "b", root)
     for key in ("train/d_loss_epoch", "train/g_loss_epoch", "val/d_loss"):
         assert second["metrics"][key] == pytest.approx(first["metrics"][key], abs=1e-6), key
+
+
+def test_sequential_layers_rebuild_the_seed_networks_with_keras_shapes_and_sizes(params):
+    """Géron's DCGAN as conf/model/dcgan.yaml writes it: the parameter counts Keras reports for the seed's
+    own layers (generator 401,665 incl. 384 batch-norm moving statistics; discriminator 212,865)."""
+    cfg = OmegaConf.to_container(params.models.dcgan)
+    gan = build_module(cfg, (1, 28, 28))
+    trainable = sum(p.numel() for p in gan.generator.parameters())
+    moving = sum(b.numel() for name, b in gan.generator.named_buffers() if "running" in name)
+    assert trainable + moving == 401_665 and sum(p.numel() for p in gan.critic.parameters()) == 212_865
+    x = gan(torch.randn(3, cfg["latent_dim"]))
+    assert x.shape == (3, 1, 28, 28) and gan.critic(x).shape == (3, 1)
+    norms = [m for m in gan.generator.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert {(m.momentum, m.eps) for m in norms} == {(pytest.approx(0.01), 1e-3)}  # Keras' 0.99 / 1e-3
+    biases = [m.bias for m in gan.critic.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(float(b.abs().max()) == 0 for b in biases)  # Keras initialisation: zero biases
+    assert gan(torch.randn(2, cfg["latent_dim"])).shape == (2, 1, 28, 28)
+    big = build_module(cfg, (1, 64, 64))
+    assert big(torch.randn(2, cfg["latent_dim"])).shape == (2, 1, 64, 64) and big.critic(
+        big(torch.randn(2, 30))
+    ).shape == (2, 1)
+
+
+def test_sequential_layers_refuse_what_does_not_fit():
+    from aegan.errors import ConfigError
+    from aegan.models.sequential import SequentialNet
+
+    with pytest.raises(ConfigError, match="needs an image-shaped input"):
+        SequentialNet([{"conv": 8}], (10,), (8,))
+    with pytest.raises(ConfigError, match="the layers end with shape"):
+        SequentialNet([{"dense": 5}], (10,), (1, 28, 28))
+    with pytest.raises(ConfigError, match="names exactly one of"):
+        SequentialNet([{"dense": 5, "conv": 3}], (10,), (5,))

@@ -5,7 +5,7 @@ prepare <data>           data/prepared/<data>/
 train <model> <data>     models/<model>/<data>/
 classifier <data>        models/domain_classifier/<data>/ + metrics/domain_classifier/<data>.json
 reference <data>         data/reference/<data>/<backbone>.pt (real test-image features per FID backbone)
-evaluate <model> <data>  metrics/<model>/<data>.json + reports/<model>/<data>/
+evaluate <model> <data>  metrics/<model>/<data>.json (all), scores/<model>/<data>.json (headline) + reports/...
 summary                  reports/summary.md, summary.csv (and the table on stdout)
 report                   reports/index.html (one self-contained page, also an MLflow artifact)
 """
@@ -26,7 +26,7 @@ from aegan.io import atomic_dir, atomic_write_json
 from aegan.models.inference import reconstruct
 from aegan.models.registry import load_module
 from aegan.reports.grids import reconstruction_grid, save_grid
-from aegan.reports.summary import write_summary
+from aegan.reports.summary import headline_scores, write_summary
 from aegan.tracking import client, ensure_experiment, mlflow_logger, tracking_uri
 from aegan.tracking import flatten as tracking_flatten
 
@@ -195,6 +195,7 @@ def evaluate(model: str, data: str) -> dict:
     grids += latent_pictures(module.cpu(), model, data, prepared, report_dir, cfg.evaluation.pictures)
     metrics_path = resolve_path(root, cfg.paths.metrics_dir) / model / f"{data}.json"
     atomic_write_json(metrics_path, metrics)
+    atomic_write_json(resolve_path(root, cfg.paths.scores_dir) / model / f"{data}.json", headline_scores(metrics))
 
     mlflow = client(run["tracking_uri"])
     scores = numeric_leaves({k: v for k, v in metrics.items() if k != "train"})

@@ -65,6 +65,8 @@ def _layer(spec: dict[str, Any], shape: tuple[int, ...]) -> nn.Module:
     from aegan.models.blocks import activation
 
     kinds = [k for k in spec if k in LAYER_KINDS]
+    if len(kinds) == 2 and "activation" in kinds:  # `activation:` as an argument of another layer
+        kinds.remove("activation")
     if len(kinds) != 1:
         raise ConfigError(f"a sequential layer names exactly one of {list(LAYER_KINDS)}, got {spec}")
     kind, arg = kinds[0], spec[kinds[0]]
@@ -118,7 +120,8 @@ class SequentialNet(nn.Module):
         if isinstance(layers, dict):
             from aegan.models.blocks import _for_size
 
-            layers = _for_size({"layers": layers}, "layers", int(max(in_shape[-1], out_shape[-1])))
+            image = in_shape if len(in_shape) == 3 else out_shape
+            layers = _for_size({"layers": layers}, "layers", int(image[-1]))
         shape = tuple(int(s) for s in in_shape)
         modules = []
         for spec in layers:

@@ -48,6 +48,13 @@ def _headline(flat: dict) -> dict:
     return out
 
 
+def headline_scores(metrics: dict) -> dict[str, float]:
+    """The summary table's numbers for one model: what DVC compares (`dvc exp show`, `dvc metrics diff`)."""
+    flat = pd.json_normalize(metrics).iloc[0].to_dict()
+    row = {**flat, **_headline(flat)}
+    return {key: float(row[key]) for key in COLUMNS if key in row and row[key] == row[key]}
+
+
 def collect(metrics_dir: Path) -> pd.DataFrame:
     rows = []
     for path in sorted(metrics_dir.glob("*/*.json")):

@@ -1,0 +1,150 @@
+"""Fidelity harness: each seed's own Keras model next to the matching aegan model, same data, same epochs,
+scored on one yardstick (aegan's evaluation protocol, domain backbone). Not part of the test suite.
+
+    make fidelity MODELS="dcgan mlp_gan" EPOCHS=1      # builds .venv-keras (tensorflow-cpu) on first use
+    python benchmarks/fidelity/run.py --models dcgan --epochs 1 [--keras-python .venv-keras/bin/python]
+
+Needs the pipeline's prepared data and domain classifier (`dvc repro classifier@fashion_mnist`, which
+runs download and prepare first). Writes reports/fidelity/{fidelity.csv,fidelity.md} and prints the table:
+per model and side, the metrics, training seconds, images/s, and the ratio aegan / seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+GENERATORS = ("dcgan", "mlp_gan")
+ENCODERS = ("dense_ae", "stacked_ae", "denoising_ae")
+
+
+def export(prepared: Path, out: Path) -> Path:
+    """train.npy / test.npy (NHWC float32 in [-1, 1]) for the Keras side, once."""
+    out.mkdir(parents=True, exist_ok=True)
+    for split in ("train", "test"):
+        if not (out / f"{split}.npy").exists():
+            images = torch.load(prepared / f"{split}.pt", weights_only=True)["images"].float()
+            np.save(out / f"{split}.npy", images.permute(0, 2, 3, 1).numpy())
+    return out
+
+
+def run_seed(keras_python: str, model: str, data: Path, epochs: int, out: Path, samples: int) -> tuple[dict, dict]:
+    cmd = [keras_python, str(HERE / "seeds.py"), model, "--data", str(data), "--epochs", str(epochs)]
+    cmd += ["--out", str(out), "--samples", str(samples)]
+    subprocess.run(cmd, check=True)
+    arrays = np.load(out / f"{model}.npz")
+    tensors = {k: torch.from_numpy(arrays[k]).permute(0, 3, 1, 2).contiguous() for k in arrays.files}
+    return tensors, json.loads((out / f"{model}.json").read_text())
+
+
+def run_aegan(model: str, epochs: int, out: Path, samples: int) -> tuple[dict, dict]:
+    from aegan.config import compose
+    from aegan.models.inference import reconstruct, sample
+    from aegan.models.registry import load_module
+    from aegan.training.fit import fit
+
+    overrides = [f"model={model}", f"trainer.max_epochs={epochs}", "logger.progress_bar=false"]
+    overrides += [f"logger.tracking_uri=sqlite:///{out / 'mlflow.db'}"]
+    cfg = compose(ROOT, "config", overrides)
+    start = time.perf_counter()
+    record = fit(cfg, out / model, ROOT, tags={"source": "fidelity"})
+    seconds = time.perf_counter() - start
+    module = load_module(out / model / "model.ckpt")
+    prepared = ROOT / cfg.paths.prepared_dir / cfg.data.name
+    n_train = json.loads((prepared / "manifest.json").read_text())["splits"]["train"]["count"]
+    torch.manual_seed(0)
+    tensors = {}
+    if module.capabilities.sample:
+        tensors["samples"] = sample(module, samples)
+    if module.capabilities.encode:
+        tensors["reconstructions"] = reconstruct(module, torch.load(prepared / "test.pt", weights_only=True)["images"])
+    timing = {
+        "train_seconds": seconds,
+        "images_per_second": epochs * n_train / seconds,
+        "batch_size": cfg.model.batch_size,
+    }
+    return tensors, {**timing, "epochs": record["epochs"]}
+
+
+def score(tensors: dict, test: torch.Tensor, labels: torch.Tensor, classifier_path: Path) -> dict:
+    from omegaconf import OmegaConf
+
+    from aegan.metrics.distribution import distribution_metrics, mode_coverage
+    from aegan.metrics.domain_classifier import load_classifier
+    from aegan.metrics.features import DomainBackbone, extract_features
+    from aegan.models.inference import batched
+
+    evaluation = OmegaConf.load(ROOT / "conf" / "evaluation" / "default.yaml")
+    classifier = load_classifier(classifier_path)
+    backbone = DomainBackbone(classifier)
+    real = extract_features(backbone, test, 500)
+    row: dict = {}
+    if "samples" in tensors:
+        fake = extract_features(backbone, tensors["samples"], 500)
+        scores = distribution_metrics(backbone, real, fake, evaluation)
+        row.update({k: scores[k] for k in ("fid", "precision", "recall", "density", "coverage")})
+        coverage = mode_coverage(batched(classifier, tensors["samples"], classifier, 500), 0.1)
+        row["classes_covered"] = coverage["classes_covered"]
+    if "reconstructions" in tensors:
+        recon = tensors["reconstructions"]
+        row["mse"] = float(((recon - test) / 2).pow(2).mean())  # on [0, 1] pixels
+        predicted = batched(classifier, recon, classifier, 500).argmax(1)
+        row["recon_accuracy"] = float((predicted == labels).float().mean())
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=[*GENERATORS, *ENCODERS])
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--samples", type=int, default=10000)
+    parser.add_argument("--keras-python", default=str(ROOT / ".venv-keras" / "bin" / "python"))
+    parser.add_argument("--out", default=str(ROOT / "reports" / "fidelity"))
+    parser.add_argument("--skip-seed", action="store_true", help="reuse the seed results already in --out")
+    args = parser.parse_args()
+    out = Path(args.out)
+    prepared = ROOT / "data" / "prepared" / "fashion_mnist"
+    classifier = ROOT / "models" / "domain_classifier" / "fashion_mnist" / "classifier.pt"
+    for path in (prepared / "test.pt", classifier):
+        if not path.exists():
+            sys.exit(f"fidelity: {path} is missing: run `dvc repro classifier@fashion_mnist` first")
+    data = export(prepared, out / "data")
+    test = torch.load(prepared / "test.pt", weights_only=True)
+    rows = []
+    for model in args.models:
+        if args.skip_seed and (out / "seed" / f"{model}.npz").exists():
+            arrays = np.load(out / "seed" / f"{model}.npz")
+            seed = {k: torch.from_numpy(arrays[k]).permute(0, 3, 1, 2).contiguous() for k in arrays.files}
+            seed_time = json.loads((out / "seed" / f"{model}.json").read_text())
+        else:
+            seed, seed_time = run_seed(args.keras_python, model, data, args.epochs, out / "seed", args.samples)
+        ours, our_time = run_aegan(model, args.epochs, out / "aegan", args.samples)
+        for side, tensors, timing in (("seed (Keras)", seed, seed_time), ("aegan", ours, our_time)):
+            row = {
+                "model": model,
+                "side": side,
+                "epochs": args.epochs,
+                **score(tensors, test["images"], test["labels"], classifier),
+            }
+            row.update({k: timing[k] for k in ("batch_size", "train_seconds", "images_per_second")})
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    frame = pd.DataFrame(rows)
+    out.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out / "fidelity.csv", index=False)
+    (out / "fidelity.md").write_text(frame.to_markdown(index=False, floatfmt=".4g") + "\n")
+    print(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,234 @@
+"""The seed notebooks' own models, in Keras, written the way the sources write them (run in the Keras venv).
+
+    python seeds.py <model> --data <dir with train.npy/test.npy> --epochs N --out <dir> [--samples 10000]
+
+Data: aegan's prepared splits exported as float32 NHWC arrays in [-1, 1] (run.py does it), so both sides
+train on the same images. Each model is scaled the way its seed scales its input ([0, 1] for the
+autoencoders with a sigmoid output, [-1, 1] for the tanh GANs). Writes out/<model>.npz with `samples`
+(generators, [-1, 1], NHWC) and/or `reconstructions` (of the test split, [-1, 1]) and out/<model>.json
+with the training time. Nothing here is imported by aegan; aegan's configs name these seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
+
+
+def unit(x):
+    return (x + 1.0) / 2.0
+
+
+# ---------------------------------------------------------------- autoencoders (seed 000: Keras blog; 002/003: Géron)
+def dense_ae():
+    """Keras blog: 784 -> Dense(32, relu) -> Dense(784, sigmoid); adam, binary cross-entropy, batch 256."""
+    model = keras.Sequential(
+        [
+            layers.Input((28, 28, 1)),
+            layers.Flatten(),
+            layers.Dense(32, activation="relu"),
+            layers.Dense(784, activation="sigmoid"),
+            layers.Reshape((28, 28, 1)),
+        ]
+    )
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    return model, 256
+
+
+def stacked_ae():
+    """Géron: 784-100-30 SELU, decoder 100 SELU -> 784 sigmoid; MSE, Nadam (batch 32, Keras' default)."""
+    encoder = keras.Sequential(
+        [
+            layers.Input((28, 28, 1)),
+            layers.Flatten(),
+            layers.Dense(100, activation="selu"),
+            layers.Dense(30, activation="selu"),
+        ]
+    )
+    decoder = keras.Sequential(
+        [
+            layers.Input((30,)),
+            layers.Dense(100, activation="selu"),
+            layers.Dense(784, activation="sigmoid"),
+            layers.Reshape((28, 28, 1)),
+        ]
+    )
+    model = keras.Sequential([encoder, decoder])
+    model.compile(loss="mse", optimizer="nadam")
+    return model, 32
+
+
+def denoising_ae():
+    """Géron: GaussianNoise(0.2) on the input (std on [0, 1] pixels), 100-30 ReLU, mirrored decoder; MSE, Nadam."""
+    encoder = keras.Sequential(
+        [
+            layers.Input((28, 28, 1)),
+            layers.Flatten(),
+            layers.GaussianNoise(0.2),
+            layers.Dense(100, activation="relu"),
+            layers.Dense(30, activation="relu"),
+        ]
+    )
+    decoder = keras.Sequential(
+        [
+            layers.Input((30,)),
+            layers.Dense(100, activation="relu"),
+            layers.Dense(784, activation="sigmoid"),
+            layers.Reshape((28, 28, 1)),
+        ]
+    )
+    model = keras.Sequential([encoder, decoder])
+    model.compile(loss="mse", optimizer="nadam")
+    return model, 32
+
+
+def train_autoencoder(name, train, test, epochs):
+    model, batch = AUTOENCODERS[name]()
+    x = unit(train)
+    start = time.perf_counter()
+    model.fit(x, x, epochs=epochs, batch_size=batch, shuffle=True, verbose=2)
+    seconds = time.perf_counter() - start
+    recon = model.predict(unit(test), batch_size=500, verbose=0) * 2.0 - 1.0
+    return {"reconstructions": recon}, seconds, batch
+
+
+AUTOENCODERS = {"dense_ae": dense_ae, "stacked_ae": stacked_ae, "denoising_ae": denoising_ae}
+
+
+# ---------------------------------------------------------------- GANs (002: Géron's DCGAN; 003: the MLP GAN)
+def dcgan():
+    """Géron, handson-ml3 chapter 17: codings 30, 5x5 kernels, SELU generator, dropout 0.4, RMSprop, batch 32."""
+    codings = 30
+    generator = keras.Sequential(
+        [
+            layers.Input((codings,)),
+            layers.Dense(7 * 7 * 128),
+            layers.Reshape([7, 7, 128]),
+            layers.BatchNormalization(),
+            layers.Conv2DTranspose(64, kernel_size=5, strides=2, padding="same", activation="selu"),
+            layers.BatchNormalization(),
+            layers.Conv2DTranspose(1, kernel_size=5, strides=2, padding="same", activation="tanh"),
+        ]
+    )
+    discriminator = keras.Sequential(
+        [
+            layers.Input((28, 28, 1)),
+            layers.Conv2D(64, kernel_size=5, strides=2, padding="same", activation=layers.LeakyReLU(0.2)),
+            layers.Dropout(0.4),
+            layers.Conv2D(128, kernel_size=5, strides=2, padding="same", activation=layers.LeakyReLU(0.2)),
+            layers.Dropout(0.4),
+            layers.Flatten(),
+            layers.Dense(1, activation="sigmoid"),
+        ]
+    )
+    return generator, discriminator, codings, 32, "rmsprop", "rmsprop"
+
+
+def mlp_gan():
+    """The fully connected GAN: G 100 -> 256-512-1024 -> 784 tanh, D 1024-512-256 dropout 0.3, LeakyReLU 0.2,
+    Adam(2e-4, beta1 0.5) for both, batch 128."""
+    codings = 100
+    generator = keras.Sequential(
+        [
+            layers.Input((codings,)),
+            layers.Dense(256, activation=layers.LeakyReLU(0.2)),
+            layers.Dense(512, activation=layers.LeakyReLU(0.2)),
+            layers.Dense(1024, activation=layers.LeakyReLU(0.2)),
+            layers.Dense(784, activation="tanh"),
+            layers.Reshape((28, 28, 1)),
+        ]
+    )
+    discriminator = keras.Sequential(
+        [
+            layers.Input((28, 28, 1)),
+            layers.Flatten(),
+            layers.Dense(1024, activation=layers.LeakyReLU(0.2)),
+            layers.Dropout(0.3),
+            layers.Dense(512, activation=layers.LeakyReLU(0.2)),
+            layers.Dropout(0.3),
+            layers.Dense(256, activation=layers.LeakyReLU(0.2)),
+            layers.Dropout(0.3),
+            layers.Dense(1, activation="sigmoid"),
+        ]
+    )
+
+    def adam():
+        return keras.optimizers.Adam(2e-4, beta_1=0.5)
+
+    return generator, discriminator, codings, 128, adam(), adam()
+
+
+def train_gan(name, train, epochs, n_samples):
+    """Géron's loop: D on [fake; real] with labels [0; 1], then G through the frozen D with labels 1."""
+    generator, discriminator, codings, batch, d_opt, g_opt = GANS[name]()
+    discriminator.compile(loss="binary_crossentropy", optimizer=d_opt)
+    discriminator.trainable = False
+    gan = keras.Sequential([generator, discriminator])
+    gan.compile(loss="binary_crossentropy", optimizer=g_opt)
+    dataset = tf.data.Dataset.from_tensor_slices(train).shuffle(1000).batch(batch, drop_remainder=True).prefetch(1)
+    start = time.perf_counter()
+    for epoch in range(epochs):
+        for real in dataset:
+            noise = tf.random.normal(shape=[batch, codings])
+            fake = generator(noise)
+            x_fake_and_real = tf.concat([fake, real], axis=0)
+            y1 = tf.constant([[0.0]] * batch + [[1.0]] * batch)
+            discriminator.train_on_batch(x_fake_and_real, y1)
+            noise = tf.random.normal(shape=[batch, codings])
+            y2 = tf.constant([[1.0]] * batch)
+            gan.train_on_batch(noise, y2)
+        print(f"epoch {epoch + 1}/{epochs}: {time.perf_counter() - start:.0f} s", flush=True)
+    seconds = time.perf_counter() - start
+    samples = generator.predict(
+        np.random.normal(size=(n_samples, codings)).astype("float32"), batch_size=500, verbose=0
+    )
+    return {"samples": samples}, seconds, batch
+
+
+GANS = {"dcgan": dcgan, "mlp_gan": mlp_gan}
+MODELS = sorted([*AUTOENCODERS, *GANS])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", choices=MODELS)
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--samples", type=int, default=10000)
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+    keras.utils.set_random_seed(args.seed)
+    data = Path(args.data)
+    train = np.load(data / "train.npy")
+    if args.model in GANS:
+        arrays, seconds, batch = train_gan(args.model, train, args.epochs, args.samples)
+    else:
+        arrays, seconds, batch = train_autoencoder(args.model, train, np.load(data / "test.npy"), args.epochs)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez(out / f"{args.model}.npz", **{k: v.astype("float32") for k, v in arrays.items()})
+    record = {
+        "model": args.model,
+        "epochs": args.epochs,
+        "batch_size": batch,
+        "train_seconds": seconds,
+        "images_per_second": args.epochs * len(train) / seconds,
+        "framework": f"keras {keras.__version__} / tensorflow {tf.__version__}",
+    }
+    (out / f"{args.model}.json").write_text(json.dumps(record, indent=2))
+    print(json.dumps(record))
+
+
+if __name__ == "__main__":
+    main()
