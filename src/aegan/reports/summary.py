@@ -32,6 +32,21 @@ COLUMNS = {
     "n_fake": "n (FID)",
     "train.epochs": "epochs",
 }
+# The numbers DVC compares across experiments (scores/<model>/<data>.json): quality, not bookkeeping.
+SCORES = (
+    "test.mse",
+    "test.psnr",
+    "test.ssim",
+    "fid.domain",
+    "precision.domain",
+    "recall.domain",
+    "fid.inception",
+    "mode_coverage.classes_covered",
+    "probe.codes",
+    "anomaly.auc",
+    "denoising.psnr_gain",
+    "vae.log_likelihood",
+)
 CLASSIFIERS = "domain_classifier"  # metrics/domain_classifier/<data>.json: the per-dataset classifiers
 
 
@@ -49,10 +64,10 @@ def _headline(flat: dict) -> dict:
 
 
 def headline_scores(metrics: dict) -> dict[str, float]:
-    """The summary table's numbers for one model: what DVC compares (`dvc exp show`, `dvc metrics diff`)."""
+    """The headline numbers of one model: what DVC compares (`dvc exp show`, `dvc metrics diff`)."""
     flat = pd.json_normalize(metrics).iloc[0].to_dict()
     row = {**flat, **_headline(flat)}
-    return {key: float(row[key]) for key in COLUMNS if key in row and row[key] == row[key]}
+    return {key: float(row[key]) for key in SCORES if key in row and row[key] == row[key]}
 
 
 def collect(metrics_dir: Path) -> pd.DataFrame:
