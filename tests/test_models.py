@@ -146,7 +146,7 @@ def test_sequential_layers_rebuild_the_seed_networks_with_keras_shapes_and_sizes
     x = gan(torch.randn(3, cfg["latent_dim"]))
     assert x.shape == (3, 1, 28, 28) and gan.critic(x).shape == (3, 1)
     norms = [m for m in gan.generator.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    assert {(m.momentum, m.eps) for m in norms} == {(pytest.approx(0.01), 1e-3)}  # Keras' 0.99 / 1e-3
+    assert all(m.momentum == pytest.approx(0.01) and m.eps == 1e-3 for m in norms)  # Keras' 0.99 / 1e-3
     biases = [m.bias for m in gan.critic.modules() if isinstance(m, torch.nn.Conv2d)]
     assert all(float(b.abs().max()) == 0 for b in biases)  # Keras initialisation: zero biases
     assert gan(torch.randn(2, cfg["latent_dim"])).shape == (2, 1, 28, 28)

@@ -26,12 +26,14 @@ def _train_with_hydra(argv: Sequence[str]) -> None:
     from aegan.config import check_overrides, latest_run_dir, project_root
 
     root = project_root()
-    argv = list(argv)
-    overrides = [arg for arg in argv if "=" in arg and not arg.startswith("-")]
     multirun = bool({"-m", "--multirun"} & set(argv))
+    # Hydra's parser wants its flags before the overrides: `aegan train model=vae -m ...` works too.
+    argv = [*(["-m"] if multirun else []), *(arg for arg in argv if arg not in ("-m", "--multirun"))]
+    overrides = [arg for arg in argv if "=" in arg and not arg.startswith("-")]
     if overrides or not ({"--help", "-h", "--hydra-help", "--cfg", "-c", "--info"} & set(argv)):
         cfg = check_overrides(root, overrides)  # every config error before Hydra starts: `aegan: error:`, exit 2
-        if cfg.get("ckpt_path") == "last" and not multirun:
+        explicit_dir = any(arg.startswith("hydra.run.dir=") for arg in overrides)
+        if cfg.get("ckpt_path") == "last" and not multirun and not explicit_dir:
             argv.append(f"hydra.run.dir={latest_run_dir(root, cfg)}")
 
     def task(cfg: DictConfig) -> float | None:
