@@ -169,29 +169,43 @@ def mlp_gan():
 
 
 def train_gan(name, train, epochs, n_samples):
-    """Géron's loop: D on [fake; real] with labels [0; 1], then G through the frozen D with labels 1."""
+    """Géron's loop: D on [fake; real] with labels [0; 1], then G through D with labels 1 (D not updated).
+
+    The notebook freezes D inside the combined model with `discriminator.trainable = False`, which Keras 3
+    reads at every train_on_batch (D would then never learn); the same two steps written with GradientTape.
+    """
     generator, discriminator, codings, batch, d_opt, g_opt = GANS[name]()
-    discriminator.compile(loss="binary_crossentropy", optimizer=d_opt)
-    discriminator.trainable = False
-    gan = keras.Sequential([generator, discriminator])
-    gan.compile(loss="binary_crossentropy", optimizer=g_opt)
+    d_opt = keras.optimizers.get(d_opt)
+    g_opt = keras.optimizers.get(g_opt)
+    bce = keras.losses.BinaryCrossentropy()
+    y1 = tf.constant([[0.0]] * batch + [[1.0]] * batch)
+    y2 = tf.constant([[1.0]] * batch)
+
+    @tf.function
+    def step(real):
+        noise = tf.random.normal(shape=[batch, codings])
+        fake = generator(noise)  # as the notebook calls it: inference mode (batch norm's moving averages)
+        with tf.GradientTape() as tape:
+            d_loss = bce(y1, discriminator(tf.concat([fake, real], axis=0), training=True))
+        weights = discriminator.trainable_variables
+        d_opt.apply_gradients(zip(tape.gradient(d_loss, weights), weights, strict=True))
+        noise = tf.random.normal(shape=[batch, codings])
+        with tf.GradientTape() as tape:
+            g_loss = bce(y2, discriminator(generator(noise, training=True), training=True))
+        weights = generator.trainable_variables
+        g_opt.apply_gradients(zip(tape.gradient(g_loss, weights), weights, strict=True))
+        return d_loss, g_loss
+
     dataset = tf.data.Dataset.from_tensor_slices(train).shuffle(1000).batch(batch, drop_remainder=True).prefetch(1)
     start = time.perf_counter()
     for epoch in range(epochs):
         for real in dataset:
-            noise = tf.random.normal(shape=[batch, codings])
-            fake = generator(noise)
-            x_fake_and_real = tf.concat([fake, real], axis=0)
-            y1 = tf.constant([[0.0]] * batch + [[1.0]] * batch)
-            discriminator.train_on_batch(x_fake_and_real, y1)
-            noise = tf.random.normal(shape=[batch, codings])
-            y2 = tf.constant([[1.0]] * batch)
-            gan.train_on_batch(noise, y2)
-        print(f"epoch {epoch + 1}/{epochs}: {time.perf_counter() - start:.0f} s", flush=True)
+            d_loss, g_loss = step(real)
+        took = time.perf_counter() - start
+        print(f"epoch {epoch + 1}/{epochs}: {took:.0f} s, d {float(d_loss):.3f} g {float(g_loss):.3f}", flush=True)
     seconds = time.perf_counter() - start
-    samples = generator.predict(
-        np.random.normal(size=(n_samples, codings)).astype("float32"), batch_size=500, verbose=0
-    )
+    z = np.random.normal(size=(n_samples, codings)).astype("float32")
+    samples = generator.predict(z, batch_size=500, verbose=0)
     return {"samples": samples}, seconds, batch
 
 
