@@ -45,51 +45,38 @@ def dense_ae():
     return model, 256
 
 
-def stacked_ae():
-    """Géron: 784-100-30 SELU, decoder 100 SELU -> 784 sigmoid; MSE, Nadam (batch 32, Keras' default)."""
+def _stacked(activation: str, noise: float = 0.0):
+    """Géron's 784-100-30 encoder (optionally GaussianNoise on the input) and its mirrored decoder; MSE, Nadam."""
     encoder = keras.Sequential(
         [
             layers.Input((28, 28, 1)),
             layers.Flatten(),
-            layers.Dense(100, activation="selu"),
-            layers.Dense(30, activation="selu"),
+            *([layers.GaussianNoise(noise)] if noise else []),
+            layers.Dense(100, activation=activation),
+            layers.Dense(30, activation=activation),
         ]
     )
     decoder = keras.Sequential(
         [
             layers.Input((30,)),
-            layers.Dense(100, activation="selu"),
+            layers.Dense(100, activation=activation),
             layers.Dense(784, activation="sigmoid"),
             layers.Reshape((28, 28, 1)),
         ]
     )
     model = keras.Sequential([encoder, decoder])
     model.compile(loss="mse", optimizer="nadam")
-    return model, 32
+    return model, 32  # Keras' default batch size
+
+
+def stacked_ae():
+    """Géron: 784-100-30 SELU, decoder 100 SELU -> 784 sigmoid; MSE, Nadam, batch 32."""
+    return _stacked("selu")
 
 
 def denoising_ae():
     """Géron: GaussianNoise(0.2) on the input (std on [0, 1] pixels), 100-30 ReLU, mirrored decoder; MSE, Nadam."""
-    encoder = keras.Sequential(
-        [
-            layers.Input((28, 28, 1)),
-            layers.Flatten(),
-            layers.GaussianNoise(0.2),
-            layers.Dense(100, activation="relu"),
-            layers.Dense(30, activation="relu"),
-        ]
-    )
-    decoder = keras.Sequential(
-        [
-            layers.Input((30,)),
-            layers.Dense(100, activation="relu"),
-            layers.Dense(784, activation="sigmoid"),
-            layers.Reshape((28, 28, 1)),
-        ]
-    )
-    model = keras.Sequential([encoder, decoder])
-    model.compile(loss="mse", optimizer="nadam")
-    return model, 32
+    return _stacked("relu", noise=0.2)
 
 
 def train_autoencoder(name, train, test, epochs):
