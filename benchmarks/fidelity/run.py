@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -47,15 +48,17 @@ def run_seed(keras_python: str, model: str, data: Path, epochs: int, out: Path, 
     return tensors, json.loads((out / f"{model}.json").read_text())
 
 
-def run_aegan(model: str, epochs: int, out: Path, samples: int) -> tuple[dict, dict]:
+def run_aegan(model: str, epochs: int, out: Path, samples: int, overrides: list[str]) -> tuple[dict, dict]:
     from aegan.config import compose
     from aegan.models.inference import reconstruct, sample
     from aegan.models.registry import load_module
     from aegan.training.fit import fit
 
+    extra = overrides
     overrides = [f"model={model}", f"trainer.max_epochs={epochs}", "logger.progress_bar=false"]
     overrides += [f"logger.tracking_uri=sqlite:///{out / 'mlflow.db'}"]
-    cfg = compose(ROOT, "config", overrides)
+    cfg = compose(ROOT, "config", [*overrides, *extra])
+    shutil.rmtree(out / model, ignore_errors=True)  # a fresh run, never a resumed or "complete" one
     start = time.perf_counter()
     record = fit(cfg, out / model, ROOT, tags={"source": "fidelity"})
     seconds = time.perf_counter() - start
@@ -73,7 +76,7 @@ def run_aegan(model: str, epochs: int, out: Path, samples: int) -> tuple[dict, d
         "images_per_second": epochs * n_train / seconds,
         "batch_size": cfg.model.batch_size,
     }
-    return tensors, {**timing, "epochs": record["epochs"]}
+    return tensors, {**timing, "epochs": record["epochs"], "precision": record["precision"]}
 
 
 def score(tensors: dict, test: torch.Tensor, labels: torch.Tensor, classifier_path: Path) -> dict:
@@ -111,6 +114,9 @@ def main() -> None:
     parser.add_argument("--keras-python", default=str(ROOT / ".venv-keras" / "bin" / "python"))
     parser.add_argument("--out", default=str(ROOT / "reports" / "fidelity"))
     parser.add_argument("--skip-seed", action="store_true", help="reuse the seed results already in --out")
+    parser.add_argument("--aegan-only", action="store_true", help="train and score the aegan side only")
+    parser.add_argument("--label", default="aegan", help="the aegan side's name in the table (for variants)")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides of the aegan side, e.g. model.n_critic=1")
     args = parser.parse_args()
     out = Path(args.out)
     prepared = ROOT / "data" / "prepared" / "fashion_mnist"
@@ -122,14 +128,19 @@ def main() -> None:
     test = torch.load(prepared / "test.pt", weights_only=True)
     rows = []
     for model in args.models:
-        if args.skip_seed and (out / "seed" / f"{model}.npz").exists():
+        sides = []
+        if args.aegan_only:
+            pass
+        elif args.skip_seed and (out / "seed" / f"{model}.npz").exists():
             arrays = np.load(out / "seed" / f"{model}.npz")
             seed = {k: torch.from_numpy(arrays[k]).permute(0, 3, 1, 2).contiguous() for k in arrays.files}
             seed_time = json.loads((out / "seed" / f"{model}.json").read_text())
+            sides.append(("seed (Keras)", seed, seed_time))
         else:
-            seed, seed_time = run_seed(args.keras_python, model, data, args.epochs, out / "seed", args.samples)
-        ours, our_time = run_aegan(model, args.epochs, out / "aegan", args.samples)
-        for side, tensors, timing in (("seed (Keras)", seed, seed_time), ("aegan", ours, our_time)):
+            seed_run = run_seed(args.keras_python, model, data, args.epochs, out / "seed", args.samples)
+            sides.append(("seed (Keras)", *seed_run))
+        sides.append((args.label, *run_aegan(model, args.epochs, out / "aegan", args.samples, args.overrides)))
+        for side, tensors, timing in sides:
             row = {
                 "model": model,
                 "side": side,
@@ -137,6 +148,7 @@ def main() -> None:
                 **score(tensors, test["images"], test["labels"], classifier),
             }
             row.update({k: timing[k] for k in ("batch_size", "train_seconds", "images_per_second")})
+            row["numerics"] = timing.get("precision", "float32 (Keras)")
             rows.append(row)
             print(json.dumps(row), flush=True)
     frame = pd.DataFrame(rows)

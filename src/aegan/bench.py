@@ -25,6 +25,7 @@ from aegan.data.datamodule import PreparedDataModule
 from aegan.io import atomic_path, atomic_write_json
 from aegan.models.registry import build_module
 from aegan.training.fit import lightning_log_every
+from aegan.training.trainer_args import resolve_precision
 
 
 class StepTimer(L.Callback):
@@ -58,7 +59,7 @@ def _fit_timed(
     trainer = L.Trainer(
         accelerator=cfg.trainer.accelerator,
         devices=1,
-        precision=cfg.trainer.precision,
+        precision=resolve_precision(cfg.trainer.precision, cfg.trainer.accelerator),
         max_epochs=max_epochs,
         limit_train_batches=limit_train_batches,
         limit_val_batches=0,

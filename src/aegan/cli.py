@@ -108,7 +108,7 @@ def _latent_tool(args: argparse.Namespace) -> int:
     loaded = tools.load(args.ckpt, args.run_id, args.data)
     out = Path(args.out) if args.out else tools.default_out(loaded)
     if args.command == "generate":
-        paths = tools.generate(loaded, out, n=args.n, seed=args.seed)
+        paths = tools.generate(loaded, out, n=args.n, seed=args.seed, sampler=args.sampler)
     elif args.command == "reconstruct":
         paths = tools.reconstruct(loaded, out, n=args.n)
     elif args.command == "interpolate":
@@ -160,7 +160,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _add_latent_tools(sub: argparse._SubParsersAction) -> None:
     helps = {
-        "generate": ("sample grid from the prior (VAE, GANs)", 64),
+        "generate": ("sample grid: the prior (VAE, GANs) or fitted codes (--sampler gmm|two_stage, autoencoders)", 64),
         "reconstruct": ("test images next to their reconstructions", 32),
         "interpolate": ("morph between test images (or random latent points): strip + GIF", 0),
         "arithmetic": ("add an attribute vector (CelebA attribute or class) to codes", 8),
@@ -175,6 +175,8 @@ def _add_latent_tools(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--seed", type=int, default=0)
         if n:
             p.add_argument("--n", type=int, default=n, help=f"how many images/rows (default {n})")
+        if name == "generate":
+            p.add_argument("--sampler", choices=["prior", "gmm", "two_stage"], default="prior")
         if name == "interpolate":
             p.add_argument("--pairs", nargs="*", help="test-image index pairs, e.g. 0,1 5,9")
             p.add_argument("--steps", type=int, default=10)

@@ -146,6 +146,7 @@ def evaluate(model: str, data: str) -> dict:
         EvaluationInputs,
         anomaly_config,
         encoder_metrics,
+        ex_post_sampler_metrics,
         load_real_features,
         numeric_leaves,
         sample_metrics,
@@ -187,6 +188,9 @@ def evaluate(model: str, data: str) -> dict:
         metrics.update(encoder_metrics(module, inputs, cfg.evaluation))
         test = test_split[0][:64]
         grids.append(reconstruction_grid(test, reconstruct(module, test), report_dir / "reconstructions.png"))
+        metrics["samplers"], sampled_images = ex_post_sampler_metrics(module, inputs, cfg.evaluation, cfg.seed)
+        for name, images in sampled_images.items():
+            grids.append(save_grid(images[:64], report_dir / f"samples_{name}.png", nrow=8))
     if module.capabilities.sample:
         torch.manual_seed(cfg.seed)
         sampled, samples = sample_metrics(module, inputs, cfg.evaluation)

@@ -24,7 +24,8 @@ from aegan.metrics.features import Backbone, batch_size_for, extract_features
 from aegan.metrics.likelihood import elbo_terms, importance_log_likelihood
 from aegan.metrics.probe import linear_probe
 from aegan.metrics.reconstruction import denoising_metrics, mean_image_baseline, reconstruction_metrics
-from aegan.models.inference import batched, reconstruct, sample
+from aegan.models.inference import batched, decode, encode, reconstruct, sample
+from aegan.models.samplers import build_sampler
 from aegan.tracking import flatten
 
 log = logging.getLogger(__name__)
@@ -52,15 +53,34 @@ def feature_scores(images: torch.Tensor, inputs: EvaluationInputs, evaluation: D
     return scores
 
 
+def generated_metrics(images: torch.Tensor, inputs: EvaluationInputs, evaluation: DictConfig, what: str) -> dict:
+    """Distribution scores per backbone and (single-label data) the classes the images cover."""
+    metrics: dict[str, Any] = {"samples": feature_scores(images, inputs, evaluation, what)}
+    if not inputs.classifier.multilabel:
+        logits = batched(inputs.classifier, images, inputs.classifier, int(evaluation.batch_size))
+        metrics["mode_coverage"] = mode_coverage(logits, float(evaluation.mode_coverage.min_share))
+    return metrics
+
+
 def sample_metrics(
     module: torch.nn.Module, inputs: EvaluationInputs, evaluation: DictConfig
 ) -> tuple[dict, torch.Tensor]:
+    """Samples from the model's prior, N(0, I)."""
     samples = sample(module, int(evaluation.n_samples), int(evaluation.batch_size))
-    metrics: dict[str, Any] = {"samples": feature_scores(samples, inputs, evaluation, "samples")}
-    if not inputs.classifier.multilabel:
-        logits = batched(inputs.classifier, samples, inputs.classifier, int(evaluation.batch_size))
-        metrics["mode_coverage"] = mode_coverage(logits, float(evaluation.mode_coverage.min_share))
-    return metrics, samples
+    return generated_metrics(samples, inputs, evaluation, "samples"), samples
+
+
+def ex_post_sampler_metrics(
+    module: torch.nn.Module, inputs: EvaluationInputs, evaluation: DictConfig, seed: int
+) -> tuple[dict, dict[str, torch.Tensor]]:
+    """Each of evaluation.samplers fitted to the training codes, its codes decoded and scored like samples."""
+    codes = encode(module, inputs.train[0], int(evaluation.batch_size))
+    metrics, images = {}, {}
+    for name, options in (evaluation.get("samplers") or {}).items():
+        sampler = build_sampler(name, options).fit(codes, seed)
+        images[name] = decode(module, sampler.sample(int(evaluation.n_samples), seed), int(evaluation.batch_size))
+        metrics[name] = generated_metrics(images[name], inputs, evaluation, f"{name} samples")
+    return metrics, images
 
 
 def encoder_metrics(module: torch.nn.Module, inputs: EvaluationInputs, evaluation: DictConfig) -> dict[str, Any]:

@@ -40,7 +40,7 @@ def gradient_penalty(
     x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
     scores = critic(x_hat)
     (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
-    norm = torch.sqrt(grad.flatten(1).pow(2).sum(1) + eps)
+    norm = torch.sqrt(grad.float().flatten(1).pow(2).sum(1) + eps)  # float32 under bf16 autocast
     return (norm - 1).pow(2).mean()
 
 

@@ -55,9 +55,11 @@ class VAEModule(GenerativeModule):
         return self.decode(torch.randn(n, self.latent_dim, device=self.device))
 
     def step(self, x: torch.Tensor) -> ModelOutput:
-        mu, logvar = self.posterior(x)
+        # Under bf16 autocast the networks run in bf16; the likelihood and KL sums stay in float32
+        # (784 summed bf16 terms lose about 2 of their 3 significant digits).
+        mu, logvar = (t.float() for t in self.posterior(x))
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-        logits = self.decoder(z)
+        logits = self.decoder(z).float()
         target = to_unit(x)
         prob = torch.sigmoid(logits)
         if self.cfg["loss"] == "bce":

@@ -148,7 +148,13 @@ def _fit_locked(cfg: DictConfig, out_dir: Path, root: Path, tags: dict[str, str]
         uri,
         cfg.logger.experiment_name,
         run_name=f"{cfg.model.name}-{cfg.data.name}",
-        tags={"model": cfg.model.name, "dataset": cfg.data.name, "family": cfg.model.family, **(tags or {})},
+        tags={
+            "model": cfg.model.name,
+            "dataset": cfg.data.name,
+            "family": cfg.model.family,
+            "precision": str(kwargs["precision"]),  # trainer.precision=auto resolved on this machine
+            **(tags or {}),
+        },
         run_id=_resume_record(out_dir).get("run_id") if ckpt_path else None,
     )
     if not ckpt_path:
@@ -192,6 +198,7 @@ def _fit_locked(cfg: DictConfig, out_dir: Path, root: Path, tags: dict[str, str]
         "model": cfg.model.name,
         "dataset": cfg.data.name,
         "epochs": trainer.current_epoch,
+        "precision": str(kwargs["precision"]),
         "best_checkpoint_score": float(checkpoint.best_model_score)
         if checkpoint.best_model_score is not None
         else None,

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
+import torch
 
 from aegan.errors import ConfigError
 
@@ -39,4 +40,21 @@ def trainer_kwargs(trainer_cfg: Mapping[str, Any]) -> dict[str, Any]:
         )
     if kwargs.get("max_epochs") is None:
         kwargs.pop("max_epochs", None)
+    kwargs["precision"] = resolve_precision(kwargs.get("precision", "auto"), kwargs.get("accelerator", "auto"))
     return kwargs
+
+
+def resolve_precision(precision: Any, accelerator: str) -> Any:
+    """`auto`: bf16-mixed where the hardware computes in bf16 natively, else 32-true.
+
+    On a CPU that means AVX512-BF16 or AMX (elsewhere bf16 is emulated and slower than float32); on a
+    GPU, one that supports bf16 (Ampere and later). Any other value is Lightning's and passes through.
+    """
+    if precision != "auto":
+        return precision
+    on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    if on_gpu:
+        return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "32-true"
+    capabilities = torch.cpu.get_capabilities() if hasattr(torch.cpu, "get_capabilities") else {}
+    native = capabilities.get("avx512_bf16") or capabilities.get("amx_bf16")
+    return "bf16-mixed" if native else "32-true"
