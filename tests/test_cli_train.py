@@ -17,7 +17,9 @@ from aegan.tracking import client
 pytestmark = pytest.mark.slow
 
 
-def aegan_train(root: Path, fashion_prepared: Path, tmp: Path, *args: str) -> subprocess.CompletedProcess:
+def aegan_train(
+    root: Path, fashion_prepared: Path, tmp: Path, *args: str, progress_bar: bool = False
+) -> subprocess.CompletedProcess:
     cmd = [
         sys.executable,
         "-m",
@@ -27,7 +29,7 @@ def aegan_train(root: Path, fashion_prepared: Path, tmp: Path, *args: str) -> su
         f"paths.prepared_dir={fashion_prepared / 'prepared'}",
         f"paths.raw_dir={fashion_prepared / 'raw'}",
         f"logger.tracking_uri=sqlite:///{tmp / 'mlflow.db'}",
-        "logger.progress_bar=false",
+        f"logger.progress_bar={str(progress_bar).lower()}",
         "trainer.max_epochs=1",
         *FIXTURE_OVERRIDES,
     ]
@@ -44,11 +46,18 @@ def runs(tmp: Path):
 
 
 def test_single_run_writes_its_run_dir_and_an_mlflow_run(root, fashion_prepared, tmp_path):
-    aegan_train(root, fashion_prepared, tmp_path, "model=conv_ae", f"hydra.run.dir={tmp_path / 'run'}")
+    run_dir = f"hydra.run.dir={tmp_path / 'run'}"
+    result = aegan_train(root, fashion_prepared, tmp_path, "model=conv_ae", run_dir, progress_bar=True)
     assert (tmp_path / "run" / "model.ckpt").exists()
+    # The console: the bar counts optimiser steps (3,000 images at batch 32) and epochs from 1, no v_num,
+    # no advertisement; the run ends with where it is and its numbers.
+    out = result.stdout + result.stderr
+    assert "Epoch 1/1" in out and "94/94" in out and "v_num" not in out and "litlogger" not in out, out[-3000:]
+    (run,) = runs(tmp_path)
+    assert f"MLflow run  {run.info.run_id}" in result.stdout and f"run dir     {tmp_path / 'run'}" in result.stdout
+    assert "val/loss" in result.stdout.split("final", 1)[1]
     manifest = json.loads((fashion_prepared / "prepared" / "fashion_mnist" / "manifest.json").read_text())
     assert manifest["splits"]["train"]["count"] == 3000  # the fixture's data was used, not re-prepared
-    (run,) = runs(tmp_path)
     assert run.data.tags["model"] == "conv_ae" and run.data.tags["source"] == "hydra"
     assert run.data.params["model.encoder.kind"] == "conv"
 

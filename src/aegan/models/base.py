@@ -68,6 +68,11 @@ class GenerativeModule(L.LightningModule):
     def on_train_epoch_start(self) -> None:
         self._minibatch = 0
 
+    @property
+    def minibatches_done(self) -> int:
+        """Optimiser steps (mini-batches) taken so far in this epoch: what the progress bar counts."""
+        return self._minibatch
+
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         chunk, size = batch[0], int(self.cfg["batch_size"])
         layout = torch.channels_last if self.channels_last else torch.contiguous_format

@@ -28,6 +28,7 @@ from aegan.io import atomic_path, atomic_write_json, output_errors, run_lock
 from aegan.models.registry import build_module
 from aegan.tracking import flatten, mlflow_logger, tracking_uri
 from aegan.training.callbacks import EpochHistory, PreviewImages
+from aegan.training.console import StepProgressBar, quiet_libraries
 from aegan.training.trainer_args import trainer_kwargs
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,7 @@ def _resume_record(out_dir: Path) -> dict[str, Any]:
 def fit(cfg: DictConfig, out_dir: Path, root: Path, tags: dict[str, str] | None = None) -> dict[str, Any]:
     """Train cfg.model on cfg.data; returns the final metrics and where everything was written."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
+    quiet_libraries()
     with output_errors(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
     with run_lock(out_dir):
@@ -179,6 +181,7 @@ def _fit_locked(cfg: DictConfig, out_dir: Path, root: Path, tags: dict[str, str]
             checkpoint,
             EpochHistory(out_dir / "history.csv"),
             PreviewImages(out_dir / "images", cfg.logger.image_every_n_epochs),
+            *([StepProgressBar()] if cfg.logger.progress_bar else []),
         ],
         default_root_dir=str(out_dir),
     )

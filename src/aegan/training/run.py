@@ -74,4 +74,21 @@ def train_one(cfg: DictConfig, root: Path, output_dir: str, tags: dict[str, str]
         from aegan.training.objective import log_objective
 
         record = log_objective(cfg, root, Path(output_dir), record, metric)
+    print(run_summary(record, output_dir), flush=True)
     return record["metrics"][metric]
+
+
+def run_summary(record: dict, output_dir: str) -> str:
+    """The end-of-run block: where the run is, how to look at it, its final numbers."""
+    uri = record["tracking_uri"]
+    ui = f"mlflow ui --backend-store-uri {uri}" if uri.startswith("sqlite:") else uri
+    shown = {k.removesuffix("_epoch"): v for k, v in sorted(record["metrics"].items()) if not k.endswith("_step")}
+    numbers = "  ".join(f"{k} {v:.4g}" for k, v in shown.items())
+    return "\n".join(
+        [
+            f"aegan train: {record['model']} on {record['dataset']}, {record['epochs']} epochs ({record['precision']})",
+            f"  run dir     {output_dir}",
+            f"  MLflow run  {record['run_id']}  ({ui})",
+            f"  final       {numbers}",
+        ]
+    )
