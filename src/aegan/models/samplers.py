@@ -95,15 +95,20 @@ def _mlp(sizes: list[int]) -> nn.Sequential:
 
 class TwoStageVAESampler:
     def __init__(
-        self, hidden: list[int] | None = None, epochs: int = 30, batch_size: int = 256, lr: float = 1e-3
+        self,
+        hidden: list[int] | None = None,
+        epochs: int = 30,
+        batch_size: int = 256,
+        lr: float = 1e-3,
+        max_codes: int = 20000,
     ) -> None:
         self.hidden = list(hidden or [256, 256])
-        self.epochs, self.batch_size, self.lr = int(epochs), int(batch_size), float(lr)
+        self.epochs, self.batch_size, self.lr, self.max_codes = int(epochs), int(batch_size), float(lr), int(max_codes)
         self.vae: _CodeVAE | None = None
         self.mean = self.std = torch.zeros(())
 
     def fit(self, codes: torch.Tensor, seed: int) -> TwoStageVAESampler:
-        codes = codes.float()
+        codes = _subset(codes, self.max_codes, seed).float()
         self.mean, self.std = codes.mean(0), codes.std(0).clamp_min(1e-6)
         u = (codes - self.mean) / self.std
         generator = torch.Generator().manual_seed(seed)
