@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from aegan.errors import ConfigError
+from aegan.models.vae import kl_to_standard_normal
 
 
 class CodeSampler(Protocol):
@@ -80,8 +81,7 @@ class _CodeVAE(nn.Module):
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
         recon = (u - self.decoder(z)).pow(2).sum(1) / (2 * torch.exp(2 * self.log_gamma))
         recon = recon + u.shape[1] * (self.log_gamma + 0.5 * math.log(2 * math.pi))
-        kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)
-        return (recon + kl).mean()
+        return (recon + kl_to_standard_normal(mu, logvar)).mean()
 
 
 def _mlp(sizes: list[int]) -> nn.Sequential:
