@@ -54,10 +54,9 @@ def run_aegan(model: str, epochs: int, out: Path, samples: int, overrides: list[
     from aegan.models.registry import load_module
     from aegan.training.fit import fit
 
-    extra = overrides
-    overrides = [f"model={model}", f"trainer.max_epochs={epochs}", "logger.progress_bar=false"]
-    overrides += [f"logger.tracking_uri=sqlite:///{out / 'mlflow.db'}"]
-    cfg = compose(ROOT, "config", [*overrides, *extra])
+    base = [f"model={model}", f"trainer.max_epochs={epochs}", "logger.progress_bar=false"]
+    base += [f"logger.tracking_uri=sqlite:///{out / 'mlflow.db'}"]
+    cfg = compose(ROOT, "config", [*base, *overrides])
     shutil.rmtree(out / model, ignore_errors=True)  # a fresh run, never a resumed or "complete" one
     start = time.perf_counter()
     record = fit(cfg, out / model, ROOT, tags={"source": "fidelity"})
@@ -130,7 +129,7 @@ def main() -> None:
     for model in args.models:
         sides = []
         if args.aegan_only:
-            pass
+            pass  # the aegan side below only
         elif args.skip_seed and (out / "seed" / f"{model}.npz").exists():
             arrays = np.load(out / "seed" / f"{model}.npz")
             seed = {k: torch.from_numpy(arrays[k]).permute(0, 3, 1, 2).contiguous() for k in arrays.files}

@@ -19,7 +19,7 @@ from aegan.errors import ConfigError
 from aegan.models.inference import decode, encode
 from aegan.models.inference import reconstruct as reconstruct_images
 from aegan.models.registry import load_module
-from aegan.models.samplers import build_sampler
+from aegan.models.samplers import PriorSampler, build_sampler
 from aegan.reports import latent
 from aegan.reports.grids import reconstruction_grid, save_grid
 
@@ -111,14 +111,13 @@ def generate(loaded: Loaded, out: Path, n: int = 64, seed: int = 0, sampler: str
             "generate",
             "samples from the prior, which plain autoencoders do not have (use --sampler gmm or two_stage)",
         )
-        torch.manual_seed(seed)
-        z = torch.randn(n, loaded.module.latent_dim)
-        return [save_grid(decode(loaded.module, z), out / "samples.png")]
-    require(loaded, ENCODER_FAMILIES, "generate", f"--sampler {sampler} fits the codes of an encoder")
-    options = load_params(project_root()).evaluation.samplers.get(sampler)
-    codes = encode(loaded.module, loaded.split("train")["images"])
-    z = build_sampler(sampler, options).fit(codes, seed).sample(n, seed)
-    return [save_grid(decode(loaded.module, z), out / f"samples_{sampler}.png")]
+        codes = PriorSampler(loaded.module.latent_dim)
+    else:
+        require(loaded, ENCODER_FAMILIES, "generate", f"--sampler {sampler} fits the codes of an encoder")
+        options = load_params(project_root()).evaluation.samplers.get(sampler)
+        codes = build_sampler(sampler, options).fit(encode(loaded.module, loaded.split("train")["images"]), seed)
+    name = "samples.png" if sampler == "prior" else f"samples_{sampler}.png"
+    return [save_grid(decode(loaded.module, codes.sample(n, seed)), out / name)]
 
 
 def reconstruct(loaded: Loaded, out: Path, n: int = 32) -> list[Path]:
