@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,15 @@ pytestmark = pytest.mark.slow
 def aegan_train(
     root: Path, fashion_prepared: Path, tmp: Path, *args: str, progress_bar: bool = False
 ) -> subprocess.CompletedProcess:
+    cmd, env = train_command(fashion_prepared, tmp, *args, progress_bar=progress_bar)
+    result = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result
+
+
+def train_command(
+    fashion_prepared: Path, tmp: Path, *args: str, progress_bar: bool = False
+) -> tuple[list[str], dict[str, str]]:
     cmd = [
         sys.executable,
         "-m",
@@ -33,16 +43,18 @@ def aegan_train(
         "trainer.max_epochs=1",
         *FIXTURE_OVERRIDES,
     ]
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    result = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env)
-    assert result.returncode == 0, result.stderr[-4000:]
-    return result
+    return cmd, {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
 
 
-def runs(tmp: Path):
+def all_runs(tmp: Path):
     mlflow = client(f"sqlite:///{tmp / 'mlflow.db'}")
     experiment = mlflow.get_experiment_by_name("aegan")
     return mlflow.search_runs([experiment.experiment_id])
+
+
+def runs(tmp: Path):
+    """The training runs (a sweep's parent run aside)."""
+    return [run for run in all_runs(tmp) if "swept" not in run.data.tags]
 
 
 def test_single_run_writes_its_run_dir_and_an_mlflow_run(root, fashion_prepared, tmp_path):
@@ -62,14 +74,22 @@ def test_single_run_writes_its_run_dir_and_an_mlflow_run(root, fashion_prepared,
     assert run.data.params["model.encoder.kind"] == "conv"
 
 
-def test_multirun_members_are_grouped_by_a_sweep_tag(root, fashion_prepared, tmp_path):
+def test_multirun_members_are_named_child_runs_of_one_sweep_run(root, fashion_prepared, tmp_path):
     aegan_train(
         root, fashion_prepared, tmp_path, "-m", "model.latent_dim=8,16", f"hydra.sweep.dir={tmp_path / 'sweep'}"
     )
+    [parent] = [run for run in all_runs(tmp_path) if "swept" in run.data.tags]
+    assert parent.data.tags["swept"] == "model.latent_dim" and parent.info.status == "FINISHED"
     members = runs(tmp_path)
     assert len(members) == 2
+    assert {r.data.tags["mlflow.parentRunId"] for r in members} == {parent.info.run_id}
     assert {r.data.tags["sweep"] for r in members} == {str(tmp_path / "sweep")}
-    assert sorted(r.data.params["model.latent_dim"] for r in members) == ["16", "8"]
+    named = {r.info.run_name: r.data.tags["sweep_overrides"] for r in members}
+    assert named == {
+        "dense_ae-fashion_mnist #0": "model.latent_dim=8",
+        "dense_ae-fashion_mnist #1": "model.latent_dim=16",
+    }
+    assert parent.data.metrics["best/val/loss"] == min(r.data.metrics["val/loss"] for r in members)
 
 
 def test_optuna_search_minimises_the_validation_metric(root, fashion_prepared, tmp_path):
@@ -88,6 +108,38 @@ def test_optuna_search_minimises_the_validation_metric(root, fashion_prepared, t
     best = min(trials, key=lambda r: r.data.metrics["val/loss"])
     assert results["best_value"] == pytest.approx(best.data.metrics["val/loss"], rel=1e-5)
     assert set(results["best_params"]) == {"model.optimizer.lr", "model.latent_dim"}
+
+
+def test_an_optuna_search_in_sqlite_resumes_after_it_is_killed(root, fashion_prepared, tmp_path):
+    """Kill a search after its first finished trial; the same command again completes the study's n_trials."""
+    import optuna
+
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    search = ["hparams_search=vae_optuna", "hydra.sweeper.n_trials=3", f"hydra.sweeper.storage={storage}"]
+    cmd, env = train_command(fashion_prepared, tmp_path, *search, f"hydra.sweep.dir={tmp_path / 'first'}")
+    first = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def trials(state=optuna.trial.TrialState.COMPLETE):
+        try:
+            return optuna.load_study(study_name="aegan_vae", storage=storage).get_trials(states=(state,))
+        except KeyError:  # the study does not exist yet
+            return []
+
+    deadline = time.time() + 300
+    while not trials():
+        assert first.poll() is None, first.stderr.read().decode()[-3000:]
+        assert time.time() < deadline, "no trial finished within 300 s"
+        time.sleep(0.5)
+    first.kill()
+    first.wait()
+    [kept] = trials()
+
+    aegan_train(root, fashion_prepared, tmp_path, *search, f"hydra.sweep.dir={tmp_path / 'second'}")
+    done = trials()
+    assert len(done) == 3 and not trials(optuna.trial.TrialState.RUNNING)
+    assert (kept.number, kept.params, kept.value) == (done[0].number, done[0].params, done[0].value)
+    results = yaml.safe_load((tmp_path / "second" / "optimization_results.yaml").read_text())
+    assert results["best_value"] == pytest.approx(min(t.value for t in done))
 
 
 def test_parallel_sweep_members_share_one_sqlite_database_without_losing_writes(root, fashion_prepared, tmp_path):
@@ -182,3 +234,26 @@ def test_training_logs_to_a_real_mlflow_tracking_server(root, fashion_prepared, 
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def _aegan(root: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """The installed `aegan` command (completion scripts name the program they were installed for)."""
+    aegan = Path(sys.executable).parent / "aegan"
+    return subprocess.run([aegan, *args], cwd=root, capture_output=True, text=True, env={**os.environ, **env})
+
+
+def test_train_help_explains_aegans_options_first(root):
+    result = _aegan(root, "train", "--help")
+    assert result.returncode == 0 and result.stdout.startswith("usage: aegan train"), result.stderr[-2000:]
+    assert "model " in result.stdout and "dcgan" in result.stdout and "ckpt_path=last" in result.stdout
+    assert len(result.stdout.splitlines()) < 60 and "--hydra-help" in result.stdout
+
+
+def test_shell_completion_completes_subcommands_and_train_overrides(root):
+    script = _aegan(root, "-sc", "install=bash")
+    assert script.returncode == 0 and script.stdout.rstrip().endswith("-F hydra_bash_completion aegan")
+    groups = _aegan(root, "-sc", "query=bash", COMP_LINE="aegan train model=").stdout.split()
+    assert "model=dcgan" in groups and "model=vae" in groups
+    keys = _aegan(root, "-sc", "query=bash", COMP_LINE="aegan train trainer.max_").stdout.split()
+    assert keys == ["trainer.max_epochs="]
+    assert _aegan(root, "-sc", "query=bash", COMP_LINE="aegan ge").stdout.split() == ["generate"]

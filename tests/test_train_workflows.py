@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import FIXTURE_OVERRIDES
 
 from aegan.tracking import client
@@ -74,6 +75,18 @@ def test_every_model_trains_in_one_multirun_and_returns_its_objective(root, fash
     assert logged["val/fid"] == pytest.approx(gan["metrics"]["val/fid"])
     # the yardstick classifier was trained once, for the first GAN, and reused
     assert len(list((tmp_path / "runs" / "domain_classifier").glob("*/classifier.pt"))) == 1
+    # one MLflow parent run for the sweep, a named child run per member, the best member's objective on it
+    mlflow = client(gan["tracking_uri"])
+    parent_id = json.loads((tmp_path / "sweep" / "mlflow_parent.json").read_text())["run_id"]
+    parent = mlflow.get_run(parent_id)
+    assert parent.info.status == "FINISHED"
+    children = mlflow.search_runs([parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_id}'")
+    assert sorted(run.info.run_name for run in children) == sorted(
+        f"{model}-fashion_mnist #{job}" for job, model in enumerate(MODELS)
+    )
+    assert {run.data.tags["sweep_overrides"] for run in children} == {f"model={model}" for model in MODELS}
+    objectives = [run.data.metrics["val/loss"] for run in children if "val/loss" in run.data.metrics]
+    assert parent.data.metrics["best/val/loss"] == min(objectives)  # the first model's family decides the metric
 
 
 def test_each_run_gets_its_own_directory_and_last_resumes_the_latest(root, fashion_prepared, tmp_path):
@@ -119,6 +132,27 @@ def test_lightning_trainer_arguments_pass_through(root, fashion_prepared, tmp_pa
     history = (run / "history.csv").read_text().splitlines()
     assert len(history) == 2  # one epoch of one batch, not the full epoch
     assert (run / "model.ckpt").exists()
+
+
+def test_a_run_refused_after_its_mlflow_run_began_is_marked_failed(root, fashion_prepared, tmp_path):
+    """Lightning refuses the accelerator only when its Trainer is built, after the MLflow run was created."""
+    result = train(root, fashion_prepared, tmp_path, "trainer.accelerator=abacus")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    [error] = [line for line in result.stderr.splitlines() if line.startswith("aegan: error:")]
+    assert "Trainer refused" in error and "abacus" in error
+    mlflow = client(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    [run] = mlflow.search_runs([e.experiment_id for e in mlflow.search_experiments()])
+    assert run.info.status == "FAILED"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the GPU profile runs on this machine")
+def test_the_gpu_profile_without_a_gpu_is_one_clear_error(root, fashion_prepared, tmp_path):
+    result = train(root, fashion_prepared, tmp_path, "trainer=gpu")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert "no CUDA GPU" in result.stderr and "trainer.accelerator=cpu" in result.stderr
+    if (tmp_path / "mlflow.db").exists():  # refused before any MLflow run was created
+        mlflow = client(f"sqlite:///{tmp_path / 'mlflow.db'}")
+        assert not mlflow.search_runs([e.experiment_id for e in mlflow.search_experiments()])
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ aegan params [overrides] [--check]    compose conf/pipeline.yaml into params.yam
 aegan stage <name> [args]             a DVC stage: download/prepare/classifier/reference <data>,
                                       train/evaluate <model> <data>, summary, report
 aegan options                         the datasets and models conf/ offers
-aegan generate|reconstruct|interpolate|arithmetic|latent-map (--ckpt PATH | --run-id ID) [options]
+aegan generate|reconstruct|interpolate|arithmetic|latent-map (--ckpt PATH | --run-id ID | --model-uri URI)
                                       pictures of a trained model's latent space (PNG/GIF)
 """
 
@@ -30,7 +30,7 @@ def _train_with_hydra(argv: Sequence[str]) -> None:
     # Hydra's parser wants its flags before the overrides: `aegan train model=vae -m ...` works too.
     argv = [*(["-m"] if multirun else []), *(arg for arg in argv if arg not in ("-m", "--multirun"))]
     overrides = [arg for arg in argv if "=" in arg and not arg.startswith("-")]
-    if overrides or not ({"--help", "-h", "--hydra-help", "--cfg", "-c", "--info"} & set(argv)):
+    if overrides or not ({"--hydra-help", "--cfg", "-c", "--info"} & set(argv)):
         cfg = check_overrides(root, overrides)  # every config error before Hydra starts: `aegan: error:`, exit 2
         explicit_dir = any(arg.startswith("hydra.run.dir=") for arg in overrides)
         if cfg.get("ckpt_path") == "last" and not multirun and not explicit_dir:
@@ -41,21 +41,38 @@ def _train_with_hydra(argv: Sequence[str]) -> None:
 
         from aegan.config import validate
         from aegan.training.run import train_one
+        from aegan.training.sweep import member_tags_and_name
 
         hydra_cfg = HydraConfig.get()
-        # Sweep members share a tag, so the MLflow UI can filter and compare them side by side.
-        sweep = None
+        # Sweep members are child runs of the sweep's parent run (training/sweep.py), named by their number.
+        tags, run_name = None, None
         if hydra_cfg.mode.name == "MULTIRUN":
-            sweep = {"sweep": str(hydra_cfg.sweep.dir), "sweep_job": str(hydra_cfg.job.num)}
+            given = list(hydra_cfg.overrides.task)
+            tags, run_name = member_tags_and_name(cfg, str(hydra_cfg.sweep.dir), hydra_cfg.job.num, given)
         try:
             validate(cfg)
-            return train_one(cfg, root, hydra_cfg.runtime.output_dir, sweep)
+            return train_one(cfg, root, hydra_cfg.runtime.output_dir, tags, run_name)
         except AeganError as exc:  # Hydra would print a traceback and exit 1
             print(f"aegan: error: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
 
     sys.argv = [f"{sys.argv[0]} train", *argv]
     hydra.main(version_base="1.3", config_path=str(root / "conf"), config_name="config")(task)()
+
+
+def _complete(argv: list[str]) -> int:
+    """`aegan -sc install=bash`, and the queries of the script it installs (Hydra's, for train overrides)."""
+    import hydra
+
+    from aegan.config import project_root
+    from aegan.shell import completion_argv
+
+    hydra_argv = completion_argv(argv)
+    if hydra_argv is not None:
+        root = project_root()
+        sys.argv = [sys.argv[0], *hydra_argv]
+        hydra.main(version_base="1.3", config_path=str(root / "conf"), config_name="config")(lambda cfg: None)()
+    return 0
 
 
 def _params(args: argparse.Namespace) -> int:
@@ -105,7 +122,7 @@ def _latent_tool(args: argparse.Namespace) -> int:
 
     from aegan.reports import tools
 
-    loaded = tools.load(args.ckpt, args.run_id, args.data)
+    loaded = tools.load(args.ckpt, args.run_id, args.data, model_uri=args.model_uri)
     out = Path(args.out) if args.out else tools.default_out(loaded)
     if args.command == "generate":
         paths = tools.generate(loaded, out, n=args.n, seed=args.seed, sampler=args.sampler)
@@ -170,6 +187,7 @@ def _add_latent_tools(sub: argparse._SubParsersAction) -> None:
         p = sub.add_parser(name, help=text)
         p.add_argument("--ckpt", help="a checkpoint, e.g. models/vae/fashion_mnist/model.ckpt")
         p.add_argument("--run-id", help="an MLflow run id (its checkpoints/model.ckpt artifact)")
+        p.add_argument("--model-uri", help="an MLflow model: models:/NAME/VERSION, models:/NAME@ALIAS, runs:/ID/model")
         p.add_argument("--data", help="dataset (default: the run's)")
         p.add_argument("--out", help="output directory (default: reports/tools/<model>-<data>/)")
         p.add_argument("--seed", type=int, default=0)
@@ -230,7 +248,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("aegan").addHandler(handler)
     logging.getLogger("aegan").setLevel(logging.INFO)
     try:
+        if argv and argv[0] in ("-sc", "--shell-completion"):
+            return _complete(argv)
         if argv and argv[0] == "train":
+            if {"-h", "--help"} & set(argv[1:]):
+                from aegan.config import project_root
+                from aegan.shell import train_help
+
+                print(train_help(project_root()))
+                return 0
             _train_with_hydra(argv[1:])
             return 0
         args = build_parser().parse_args(argv)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from lightning.pytorch.loggers import MLFlowLogger
 from omegaconf import DictConfig, OmegaConf
 
 from aegan.errors import TrackingError
@@ -112,14 +113,24 @@ def ensure_experiment(uri: str, name: str) -> str:
         return experiment.experiment_id
 
 
-def mlflow_logger(uri: str, experiment: str, run_name: str, tags: dict[str, str], run_id: str | None = None):
-    """Lightning's MLFlowLogger on `uri` (see tracking_uri), after checking that the backend works."""
-    from lightning.pytorch.loggers import MLFlowLogger
+class StepLogger(MLFlowLogger):
+    """MLFlowLogger whose step axis is the model's optimiser steps (`step_source`), not Lightning's batches,
+    each of which holds trainer.steps_per_execution optimiser steps."""
 
+    step_source: Callable[[], int] | None = None
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        super().log_metrics(metrics, self.step_source() if self.step_source else step)
+
+
+def mlflow_logger(
+    uri: str, experiment: str, run_name: str, tags: dict[str, str], run_id: str | None = None
+) -> StepLogger:
+    """Lightning's MLFlowLogger on `uri` (see tracking_uri), after checking that the backend works."""
     check_tracking(uri)
     ensure_experiment(uri, experiment)
     tags = {**dvc_tags(), **tags}
-    logger = MLFlowLogger(experiment_name=experiment, run_name=run_name, tracking_uri=uri, tags=tags, run_id=run_id)
+    logger = StepLogger(experiment_name=experiment, run_name=run_name, tracking_uri=uri, tags=tags, run_id=run_id)
     # The logger calls mlflow.set_tracking_uri on first use, which in MLflow 3 also sets the environment
     # variable MLFLOW_TRACKING_URI; left there it would override logger.tracking_uri for every later run
     # in this process (a sweep, evaluate's anomaly model). Initialise now and put the variable back.
@@ -130,3 +141,43 @@ def mlflow_logger(uri: str, experiment: str, run_name: str, tags: dict[str, str]
     else:
         os.environ["MLFLOW_TRACKING_URI"] = previous
     return logger
+
+
+def git_tags(root: Path) -> dict[str, str]:
+    """The commit the run's code came from (MLflow's own tag, shown on the run page) and whether the work tree
+    differed from it. MLflow only finds it itself for scripts inside the repository, not for `aegan` in a venv."""
+    import subprocess
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if not commit:
+        return {}
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    return {"mlflow.source.git.commit": commit, "git_dirty": str(bool(dirty)).lower()}
+
+
+def log_datasets(uri: str, run_id: str, prepared: Path, manifest: dict[str, Any]) -> None:
+    """Each prepared split as an MLflow dataset input (Datasets column, run page): the md5 the manifest
+    records for it as digest, the split as context, the image tensor's shape as schema."""
+    import numpy as np
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.data.sources import LocalArtifactDatasetSource
+    from mlflow.entities import DatasetInput, InputTag
+    from mlflow.types.schema import Schema, TensorSpec
+
+    inputs = []
+    for split, info in manifest["splits"].items():
+        dataset = MetaDataset(
+            source=LocalArtifactDatasetSource(str(prepared / f"{split}.pt")),
+            name=f"{manifest['dataset']}-{split}",
+            digest=info["md5"],
+            schema=Schema([TensorSpec(np.dtype(np.float32), (-1, *info["shape"][1:]), "images")]),
+        )
+        inputs.append(DatasetInput(dataset._to_mlflow_entity(), [InputTag("mlflow.data.context", split)]))
+    client(uri).log_inputs(run_id, datasets=inputs)

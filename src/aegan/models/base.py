@@ -47,11 +47,16 @@ class GenerativeModule(L.LightningModule):
         self.gradient_clip_val: float | None = None
         self.channels_last = False
         self._minibatch = 0
+        self._steps_total = 0  # optimiser steps (mini-batches) since the run began, resumed with the checkpoint
         self._direct: bool | None = None
 
     def train_minibatch(self, x: torch.Tensor, index: int) -> dict[str, torch.Tensor]:
         """One optimiser step (or the family's group of steps) on one mini-batch; returns what to log."""
         raise NotImplementedError
+
+    def preview_samples(self, n: int) -> torch.Tensor:
+        """The sample grid of the epoch previews (families with `capabilities.sample`)."""
+        return self.sample(n)
 
     def configure_training(self, trainer_cfg: Mapping[str, Any]) -> None:
         """The trainer options the module carries out itself (conf/trainer/default.yaml)."""
@@ -73,6 +78,17 @@ class GenerativeModule(L.LightningModule):
         """Optimiser steps (mini-batches) taken so far in this epoch: what the progress bar counts."""
         return self._minibatch
 
+    @property
+    def steps_total(self) -> int:
+        """Optimiser steps (mini-batches) since the run began: the step axis of the logged metrics."""
+        return self._steps_total
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["aegan_steps_total"] = self._steps_total
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._steps_total = int(checkpoint.get("aegan_steps_total", 0))
+
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         chunk, size = batch[0], int(self.cfg["batch_size"])
         layout = torch.channels_last if self.channels_last else torch.contiguous_format
@@ -83,6 +99,7 @@ class GenerativeModule(L.LightningModule):
                 x = x.clone(memory_format=layout)
             self.train_metrics.add(self._minibatch, len(x), self.train_minibatch(x, self._minibatch))
             self._minibatch += 1
+            self._steps_total += 1
         self.train_metrics.maybe_flush(self, batch_idx)
 
     def log_validation(self, values: dict[str, torch.Tensor]) -> None:

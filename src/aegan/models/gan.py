@@ -69,10 +69,18 @@ class GANModule(GenerativeModule):
         """Latent codes -> images in [-1, 1] (tanh output)."""
         return torch.tanh(self.generator(z))
 
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self(z)
+
     def sample(self, n: int) -> torch.Tensor:
+        """n fresh draws from the prior."""
+        return self(torch.randn(n, self.latent_dim, device=self.device))
+
+    def preview_samples(self, n: int) -> torch.Tensor:
+        """The same codes every epoch (up to 64, fresh beyond), so successive grids are comparable."""
         if n <= len(self.fixed_z):
             return self(self.fixed_z[:n])
-        return self(torch.randn(n, self.latent_dim, device=self.device))
+        return self.sample(n)
 
     def critic_loss(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         d_real, d_fake = self.critic(real), self.critic(fake)

@@ -25,7 +25,7 @@ def encode(module: torch.nn.Module, images: torch.Tensor, batch_size: int = 500)
 
 def decode(module: torch.nn.Module, z: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """Codes -> images in [-1, 1]: the decoder of an autoencoder/VAE, the generator of a GAN."""
-    return batched(module.decode if hasattr(module, "decode") else module, z, module, batch_size)
+    return batched(module.decode, z, module, batch_size)
 
 
 def reconstruct(module: torch.nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:

@@ -109,16 +109,25 @@ def markdown(frame: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def console_table(frame: pd.DataFrame, width: int = 120) -> str:
+    """The table for a terminal: pandas wraps the columns into blocks no wider than `width`."""
+    cols = [c for c in COLUMNS if c in frame.columns]
+    table = frame.set_index(["model", "dataset"])[cols].rename(columns=COLUMNS)
+    return table.to_string(line_width=width, float_format=lambda v: f"{v:.4g}", na_rep="") + "\n"
+
+
 def write_summary(metrics_dir: Path, reports_dir: Path) -> str:
+    """reports/summary.md (Markdown, every column in one table) and summary.csv; returns the console version."""
     frame = collect(metrics_dir)
     if frame.empty:
-        text = "no metrics yet: run `dvc repro`\n"
+        text = console = "no metrics yet: run `dvc repro`\n"
     else:
-        text = markdown(frame)
+        text, console = markdown(frame), console_table(frame)
         classifiers = classifier_table(metrics_dir)
         if classifiers:
             text += "\n" + classifiers
+            console += "\n" + classifiers
         with atomic_path(reports_dir / "summary.csv") as tmp:
             frame.to_csv(tmp, index=False)
     atomic_write_text(reports_dir / "summary.md", "# aegan summary\n\n" + text)
-    return text
+    return console

@@ -1,8 +1,8 @@
 """The latent-space commands (`aegan generate|reconstruct|interpolate|arithmetic|latent-map`) on any checkpoint.
 
-A model is named by a checkpoint path or an MLflow run id; the dataset comes from the run's record
-(run.json beside the checkpoint, or the run's `dataset` tag) unless --data says otherwise. Each command
-writes PNG/GIF files and returns their paths.
+A model is named by a checkpoint path, an MLflow run id or an MLflow model URI (models:/NAME/VERSION); the
+dataset comes from the run's record (run.json beside the checkpoint, or the run's `dataset` tag) unless --data
+says otherwise. Each command writes PNG/GIF files and returns their paths.
 """
 
 from __future__ import annotations
@@ -76,10 +76,26 @@ def require(loaded: Loaded, families: tuple[str, ...], command: str, why: str) -
         )
 
 
-def load(ckpt: str | None, run_id: str | None, data: str | None, root: Path | None = None) -> Loaded:
+def _run_of_uri(model_uri: str, root: Path) -> str:
+    """runs:/ID/model -> ID; models:/NAME[/VERSION|@ALIAS] -> the run that logged that version."""
+    from aegan.serving import run_of_model_uri
+    from aegan.tracking import tracking_uri
+
+    if model_uri.startswith("runs:/"):
+        return model_uri.removeprefix("runs:/").split("/", 1)[0]
+    if model_uri.startswith("models:/"):
+        return run_of_model_uri(model_uri, tracking_uri(load_params(root).logger, root))
+    raise ConfigError(f"--model-uri {model_uri!r}: expected models:/NAME/VERSION, models:/NAME@ALIAS or runs:/ID/model")
+
+
+def load(
+    ckpt: str | None, run_id: str | None, data: str | None, root: Path | None = None, model_uri: str | None = None
+) -> Loaded:
     root = root or project_root()
-    if bool(ckpt) == bool(run_id):
-        raise ConfigError("name the model with exactly one of --ckpt PATH or --run-id ID")
+    if sum(map(bool, (ckpt, run_id, model_uri))) != 1:
+        raise ConfigError("name the model with exactly one of --ckpt PATH, --run-id ID or --model-uri URI")
+    if model_uri:
+        run_id = _run_of_uri(model_uri, root)
     if run_id:
         path, tags = _checkpoint_from_run(run_id, root)
         model, dataset = tags.get("model", "model"), tags.get("dataset")

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.loggers import MLFlowLogger
+from PIL import Image
 
 from aegan.io import atomic_write_text
 from aegan.reports.grids import reconstruction_grid, save_grid
@@ -63,14 +65,17 @@ class PreviewImages(L.Callback):
     def __init__(self, out_dir: Path, every_n_epochs: int = 1, n: int = 64) -> None:
         self.out_dir, self.every, self.n = out_dir, every_n_epochs, n
 
-    def render(self, module: L.LightningModule, batch: torch.Tensor, epoch: int) -> list[Path]:
+    def render(self, module: L.LightningModule, batch: torch.Tensor, epoch: int) -> dict[str, Path]:
         """Reconstructions for models with an encoder, samples for models that generate (VAEs: both)."""
-        paths = []
+        paths = {}
         with torch.no_grad():
             if module.capabilities.encode:
-                paths.append(reconstruction_grid(batch, module(batch), self.out_dir / f"recon_{epoch:03d}.png"))
+                paths["reconstructions"] = reconstruction_grid(
+                    batch, module(batch), self.out_dir / f"recon_{epoch:03d}.png"
+                )
             if module.capabilities.sample:
-                paths.append(save_grid(module.sample(len(batch)), self.out_dir / f"samples_{epoch:03d}.png", nrow=8))
+                samples = module.preview_samples(len(batch))
+                paths["samples"] = save_grid(samples, self.out_dir / f"samples_{epoch:03d}.png", nrow=8)
         return paths
 
     def on_validation_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
@@ -86,6 +91,32 @@ class PreviewImages(L.Callback):
         paths = self.render(module, batch, trainer.current_epoch)
         module.train(was_training)
         logger = trainer.logger
-        if logger is not None and hasattr(logger, "run_id"):
-            for path in paths:
-                logger.experiment.log_artifact(logger.run_id, str(path), "images")
+        if isinstance(logger, MLFlowLogger):  # the run page's image slider, one picture per key and step
+            for key, path in paths.items():
+                with Image.open(path) as image:
+                    logger.experiment.log_image(logger.run_id, image.copy(), key=key, step=module.steps_total)
+
+
+class SystemMetrics(L.Callback):
+    """MLflow's system metrics (CPU, memory, disk, network; GPU with pynvml) for the run, every `every_s` s.
+
+    Lightning's MLFlowLogger does not start MLflow's monitor, which only follows fluent-API runs."""
+
+    def __init__(self, run_id: str, tracking_uri: str, every_s: float, resume: bool = False) -> None:
+        self.run_id, self.tracking_uri, self.every_s, self.resume = run_id, tracking_uri, every_s, resume
+        self.monitor = None
+
+    def on_fit_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if not self.every_s or not trainer.is_global_zero:
+            return
+        from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+        self.monitor = SystemMetricsMonitor(
+            self.run_id, sampling_interval=self.every_s, resume_logging=self.resume, tracking_uri=self.tracking_uri
+        )
+        self.monitor.start()
+
+    def teardown(self, trainer: L.Trainer, module: L.LightningModule, stage: str) -> None:
+        if self.monitor is not None:
+            self.monitor.finish()
+            self.monitor = None

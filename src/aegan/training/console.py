@@ -30,6 +30,7 @@ def quiet_libraries() -> None:
     logger = logging.getLogger("lightning.pytorch.utilities.rank_zero")
     if _is_noise not in logger.filters:
         logger.addFilter(_is_noise)
+    logging.getLogger("mlflow.system_metrics").setLevel(logging.WARNING)  # "Started/Stopping monitoring ..."
 
 
 class StepProgressBar(RichProgressBar):

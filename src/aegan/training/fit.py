@@ -11,9 +11,11 @@ Layout of a run directory (models/<model>/<data>/ for DVC stages, runs/... for H
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +25,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from aegan.config import resolve_path
 from aegan.data.datamodule import PreparedDataModule
+from aegan.data.prepare import read_manifest
 from aegan.errors import ConfigError
 from aegan.io import atomic_path, atomic_write_json, output_errors, run_lock
 from aegan.models.registry import build_module
-from aegan.tracking import flatten, mlflow_logger, tracking_uri
-from aegan.training.callbacks import EpochHistory, PreviewImages
+from aegan.serving import log_model
+from aegan.tracking import flatten, git_tags, log_datasets, mlflow_logger, tracking_uri
+from aegan.training.callbacks import EpochHistory, PreviewImages, SystemMetrics
 from aegan.training.console import StepProgressBar, quiet_libraries
 from aegan.training.trainer_args import trainer_kwargs
 
@@ -95,6 +99,29 @@ def completed_record(cfg: DictConfig, out_dir: Path) -> dict[str, Any] | None:
     return record if same and int(record.get("epochs", 0)) >= max_epochs(cfg) else None
 
 
+def lightning_trainer(**kwargs: Any) -> L.Trainer:
+    """L.Trainer(**kwargs), with the trainer.* values Lightning refuses as a config error (exit 2, not a traceback)."""
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    try:
+        return L.Trainer(**kwargs)
+    except (MisconfigurationException, ValueError, ImportError) as exc:
+        raise ConfigError(f"Lightning's Trainer refused the trainer.* settings: {exc}") from exc
+
+
+@contextlib.contextmanager
+def failed_run_marked(logger: Any) -> Iterator[None]:
+    """An error anywhere in the run marks its MLflow run FAILED (KILLED on Ctrl-C), not only errors inside
+    Trainer.fit (which Lightning marks itself): a run is never left RUNNING forever."""
+    try:
+        yield
+    except BaseException as exc:
+        status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+        with contextlib.suppress(Exception):
+            logger.experiment.set_terminated(logger.run_id, status)
+        raise
+
+
 def max_epochs(cfg: DictConfig) -> int:
     """trainer.max_epochs when set, else the model's epochs for trainer.schedule (short or full)."""
     if cfg.trainer.get("max_epochs"):
@@ -116,17 +143,23 @@ def _resume_record(out_dir: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def fit(cfg: DictConfig, out_dir: Path, root: Path, tags: dict[str, str] | None = None) -> dict[str, Any]:
-    """Train cfg.model on cfg.data; returns the final metrics and where everything was written."""
+def fit(
+    cfg: DictConfig, out_dir: Path, root: Path, tags: dict[str, str] | None = None, run_name: str | None = None
+) -> dict[str, Any]:
+    """Train cfg.model on cfg.data; returns the final metrics and where everything was written.
+
+    tags and run_name go to the MLflow run (default name: <model>-<data>)."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     quiet_libraries()
     with output_errors(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
     with run_lock(out_dir):
-        return _fit_locked(cfg, out_dir, root, tags)
+        return _fit_locked(cfg, out_dir, root, tags, run_name)
 
 
-def _fit_locked(cfg: DictConfig, out_dir: Path, root: Path, tags: dict[str, str] | None) -> dict[str, Any]:
+def _fit_locked(
+    cfg: DictConfig, out_dir: Path, root: Path, tags: dict[str, str] | None, run_name: str | None
+) -> dict[str, Any]:
     kwargs = trainer_kwargs(cfg.trainer)
     ckpt_path = resume_checkpoint(cfg, out_dir, cfg.get("ckpt_path"))
     if ckpt_path and (done := completed_record(cfg, out_dir)) is not None:
@@ -149,66 +182,75 @@ def _fit_locked(cfg: DictConfig, out_dir: Path, root: Path, tags: dict[str, str]
     logger = mlflow_logger(
         uri,
         cfg.logger.experiment_name,
-        run_name=f"{cfg.model.name}-{cfg.data.name}",
         tags={
             "model": cfg.model.name,
             "dataset": cfg.data.name,
             "family": cfg.model.family,
             "precision": str(kwargs["precision"]),  # trainer.precision=auto resolved on this machine
+            **git_tags(root),
             **(tags or {}),
         },
+        run_name=run_name or f"{cfg.model.name}-{cfg.data.name}",
         run_id=_resume_record(out_dir).get("run_id") if ckpt_path else None,
     )
-    if not ckpt_path:
-        logger.log_hyperparams(flatten(cfg))
-    atomic_write_json(out_dir / "resume.json", {"config": _config_fingerprint(cfg), "run_id": logger.run_id})
+    logger.step_source = lambda: module.steps_total
+    with failed_run_marked(logger):
+        if not ckpt_path:
+            logger.log_hyperparams(flatten(cfg))
+            log_datasets(uri, logger.run_id, prepared, read_manifest(prepared))
+        atomic_write_json(out_dir / "resume.json", {"config": _config_fingerprint(cfg), "run_id": logger.run_id})
 
-    checkpoint = ModelCheckpoint(
-        dirpath=out_dir / "checkpoints",
-        filename="best",
-        monitor=module.monitor,  # None for GANs: their losses do not rank checkpoints, keep the latest
-        save_top_k=1,
-        save_last=True,
-        every_n_epochs=cfg.trainer.checkpoint_every_n_epochs,
-        enable_version_counter=False,
-    )
-    trainer = L.Trainer(
-        **{"max_epochs": max_epochs(cfg), **kwargs},
-        log_every_n_steps=lightning_log_every(cfg.logger.log_every_n_steps, steps_per_execution),
-        enable_progress_bar=cfg.logger.progress_bar,
-        logger=logger,
-        callbacks=[
-            checkpoint,
-            EpochHistory(out_dir / "history.csv"),
-            PreviewImages(out_dir / "images", cfg.logger.image_every_n_epochs),
-            *([StepProgressBar()] if cfg.logger.progress_bar else []),
-        ],
-        default_root_dir=str(out_dir),
-    )
-    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        checkpoint = ModelCheckpoint(
+            dirpath=out_dir / "checkpoints",
+            filename="best",
+            monitor=module.monitor,  # None for GANs: their losses do not rank checkpoints, keep the latest
+            save_top_k=1,
+            save_last=True,
+            every_n_epochs=cfg.trainer.checkpoint_every_n_epochs,
+            enable_version_counter=False,
+        )
+        trainer = lightning_trainer(
+            **{"max_epochs": max_epochs(cfg), **kwargs},
+            log_every_n_steps=lightning_log_every(cfg.logger.log_every_n_steps, steps_per_execution),
+            enable_progress_bar=cfg.logger.progress_bar,
+            logger=logger,
+            callbacks=[
+                checkpoint,
+                EpochHistory(out_dir / "history.csv"),
+                PreviewImages(out_dir / "images", cfg.logger.image_every_n_epochs),
+                SystemMetrics(logger.run_id, uri, cfg.logger.system_metrics_every_s, resume=bool(ckpt_path)),
+                *([StepProgressBar()] if cfg.logger.progress_bar else []),
+            ],
+            default_root_dir=str(out_dir),
+        )
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
 
-    best = checkpoint.best_model_path or checkpoint.last_model_path
-    with atomic_path(out_dir / "model.ckpt") as tmp:
-        if best:
-            shutil.copyfile(best, tmp)
-        else:  # no checkpoint callback ran (e.g. trainer.fast_dev_run): the weights as they are
-            trainer.save_checkpoint(tmp)
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
-    record = {
-        "run_id": logger.run_id,
-        "experiment_id": logger.experiment_id,
-        "tracking_uri": uri,
-        "model": cfg.model.name,
-        "dataset": cfg.data.name,
-        "epochs": trainer.current_epoch,
-        "precision": str(kwargs["precision"]),
-        "best_checkpoint_score": float(checkpoint.best_model_score)
-        if checkpoint.best_model_score is not None
-        else None,
-        "metrics": metrics,
-    }
-    atomic_write_json(out_dir / "run.json", record)
-    logger.experiment.log_artifact(logger.run_id, str(out_dir / "model.ckpt"), "checkpoints")
-    logger.experiment.log_artifact(logger.run_id, str(out_dir / "history.csv"))
-    logger.experiment.log_text(logger.run_id, OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
-    return record
+        best = checkpoint.best_model_path or checkpoint.last_model_path
+        with atomic_path(out_dir / "model.ckpt") as tmp:
+            if best:
+                shutil.copyfile(best, tmp)
+            else:  # no checkpoint callback ran (e.g. trainer.fast_dev_run): the weights as they are
+                trainer.save_checkpoint(tmp)
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+        record = {
+            "run_id": logger.run_id,
+            "experiment_id": logger.experiment_id,
+            "tracking_uri": uri,
+            "model": cfg.model.name,
+            "dataset": cfg.data.name,
+            "epochs": trainer.current_epoch,
+            "precision": str(kwargs["precision"]),
+            "best_checkpoint_score": float(checkpoint.best_model_score)
+            if checkpoint.best_model_score is not None
+            else None,
+            "metrics": metrics,
+        }
+        logger.experiment.log_artifact(logger.run_id, str(out_dir / "model.ckpt"), "checkpoints")
+        logger.experiment.log_artifact(logger.run_id, str(out_dir / "history.csv"))
+        logger.experiment.log_text(logger.run_id, OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+        if cfg.logger.log_model:
+            record["model_uri"] = log_model(
+                out_dir / "model.ckpt", datamodule.image_shape, uri, logger.run_id, cfg.logger.get("register_as")
+            )
+        atomic_write_json(out_dir / "run.json", record)  # last: a run.json means the run is complete
+        return record

@@ -64,11 +64,13 @@ def objective_name(cfg: DictConfig) -> str:
     return cfg.get("optimized_metric") or FAMILIES[cfg.model.family].objective
 
 
-def train_one(cfg: DictConfig, root: Path, output_dir: str, tags: dict[str, str] | None = None) -> float | None:
+def train_one(
+    cfg: DictConfig, root: Path, output_dir: str, tags: dict[str, str] | None = None, run_name: str | None = None
+) -> float | None:
     """Returns the run's objective (objective_name), the value Hydra's sweepers minimise."""
     prepared_root = ensure_prepared(cfg, root)
     cfg = OmegaConf.merge(cfg, {"paths": {"prepared_dir": str(prepared_root)}})
-    record = fit(cfg, Path(output_dir), root, tags={"source": "hydra", **(tags or {})})
+    record = fit(cfg, Path(output_dir), root, tags={"source": "hydra", **(tags or {})}, run_name=run_name)
     metric = objective_name(cfg)
     if metric not in record["metrics"]:
         from aegan.training.objective import log_objective
@@ -89,6 +91,7 @@ def run_summary(record: dict, output_dir: str) -> str:
             f"aegan train: {record['model']} on {record['dataset']}, {record['epochs']} epochs ({record['precision']})",
             f"  run dir     {output_dir}",
             f"  MLflow run  {record['run_id']}  ({ui})",
+            *([f"  model       {record['model_uri']}  (mlflow.pyfunc.load_model)"] if record.get("model_uri") else []),
             f"  final       {numbers}",
         ]
     )

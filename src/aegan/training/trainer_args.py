@@ -40,6 +40,11 @@ def trainer_kwargs(trainer_cfg: Mapping[str, Any]) -> dict[str, Any]:
         )
     if kwargs.get("max_epochs") is None:
         kwargs.pop("max_epochs", None)
+    if kwargs.get("accelerator") in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"trainer.accelerator={kwargs['accelerator']} but this machine has no CUDA GPU: "
+            "use trainer=default (CPU here), or trainer=gpu trainer.accelerator=cpu to try the GPU profile's settings"
+        )
     kwargs["precision"] = resolve_precision(kwargs.get("precision", "auto"), kwargs.get("accelerator", "auto"))
     return kwargs
 
