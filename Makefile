@@ -17,7 +17,7 @@ PROFILE ?=
 run: install system-deps
 	aegan params $(if $(PROFILE),experiment=$(PROFILE))
 	dvc repro
-	@cat reports/summary.md
+	@aegan summary
 
 test: install system-deps test-deps
 	python -m pytest -q

@@ -128,6 +128,7 @@ def run_cfg(root_dir: Path, data_base: Path, tmp: Path, *overrides: str):
             f"paths.prepared_dir={data_base / 'prepared'}",
             f"logger.tracking_uri=sqlite:///{SESSION_TRACKING_DB}",
             "logger.progress_bar=false",
+            "logger.log_model=false",  # tests/test_mlflow_models.py covers the MLflow model (0.4-3 s a run)
             *overrides,
         ],
     )

@@ -35,6 +35,7 @@ def vae_run(root, fashion_prepared, tmp_path_factory):
         fashion_prepared,
         tmp,
         "model=vae",
+        "logger.log_model=true",
         "trainer.max_epochs=2",
         f"logger.register_as={REGISTERED}",
         "logger.system_metrics_every_s=0.2",
@@ -46,7 +47,7 @@ def vae_run(root, fashion_prepared, tmp_path_factory):
 @pytest.fixture(scope="module")
 def ae_run(root, fashion_prepared, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ae")
-    cfg = run_cfg(root, fashion_prepared, tmp, "model=dense_ae", "trainer.max_epochs=1")
+    cfg = run_cfg(root, fashion_prepared, tmp, "model=dense_ae", "logger.log_model=true", "trainer.max_epochs=1")
     return cfg, tmp / "out", fit(cfg, tmp / "out", root)
 
 
@@ -189,3 +190,13 @@ def test_mlflow_models_serve_returns_images_from_codes(vae_run, tmp_path):
     expected = load_module(out / "model.ckpt").decode(torch.from_numpy(codes)).detach().numpy()
     assert images.shape == (3, 1, 28, 28)
     np.testing.assert_allclose(images, expected, atol=1e-4)
+
+
+def test_a_new_experiment_keeps_its_artifacts_beside_the_database_whatever_the_cwd(tmp_path, monkeypatch):
+    from aegan.tracking import ensure_experiment
+
+    (tmp_path / "src").mkdir()
+    monkeypatch.chdir(tmp_path / "src")  # a first run started from a subdirectory
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    experiment = client(uri).get_experiment(ensure_experiment(uri, "where-artifacts-go"))
+    assert experiment.artifact_location == (tmp_path / "mlruns").as_uri()

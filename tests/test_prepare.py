@@ -88,3 +88,34 @@ def test_folder_with_no_images_is_a_clear_error(params, tmp_path):
 def test_prepare_before_download_is_a_clear_error(params, tmp_path):
     with pytest.raises(DataFormatError, match="run the download stage first"):
         prepare_dataset(params.datasets.mnist, tmp_path, tmp_path / "prepared", {}, seed=0)
+
+
+@pytest.mark.parametrize("mode", ["I;16", "I"])
+def test_a_16_bit_image_is_scaled_to_8_bits_not_clipped_white(tmp_path, mode):
+    import numpy as np
+    from PIL import Image
+
+    from aegan.data.images import load_image
+
+    ramp = np.arange(28 * 28).reshape(28, 28) * 83 % 65536
+    if mode == "I;16":
+        path = tmp_path / "deep.png"
+        Image.fromarray(ramp.astype(np.uint16)).save(path)
+    else:
+        path = tmp_path / "deep.tif"
+        Image.fromarray(ramp.astype(np.int32), "I").save(path)
+    assert Image.open(path).mode == mode
+    grey = load_image(path, 28, 1, "stretch")[0].astype(int)
+    assert np.abs(grey - np.round(ramp / 257)).max() <= 1  # PIL's convert would give 255 almost everywhere
+    assert load_image(path, 28, 3, "stretch").shape == (3, 28, 28)
+
+
+def test_a_floating_point_image_is_refused_with_its_reason(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from aegan.data.images import load_image
+
+    Image.fromarray(np.random.default_rng(0).random((28, 28)).astype(np.float32), "F").save(tmp_path / "f.tif")
+    with pytest.raises(DataFormatError, match="floating-point pixels"):
+        load_image(tmp_path / "f.tif", 28, 1, "stretch")

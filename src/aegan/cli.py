@@ -5,6 +5,7 @@ aegan params [overrides] [--check]    compose conf/pipeline.yaml into params.yam
 aegan stage <name> [args]             a DVC stage: download/prepare/classifier/reference <data>,
                                       train/evaluate <model> <data>, summary, report
 aegan options                         the datasets and models conf/ offers
+aegan summary                         the results table of metrics/
 aegan generate|reconstruct|interpolate|arithmetic|latent-map (--ckpt PATH | --run-id ID | --model-uri URI)
                                       pictures of a trained model's latent space (PNG/GIF)
 """
@@ -14,7 +15,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from aegan.errors import AeganError
 
@@ -117,6 +119,15 @@ def _options(_: argparse.Namespace) -> int:
     return 0
 
 
+def _summary(_: argparse.Namespace) -> int:
+    from aegan.config import load_params, project_root, resolve_path
+    from aegan.reports.summary import console_summary
+
+    root = project_root()
+    print(console_summary(resolve_path(root, load_params(root).paths.metrics_dir)), end="")
+    return 0
+
+
 def _latent_tool(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -129,8 +140,7 @@ def _latent_tool(args: argparse.Namespace) -> int:
     elif args.command == "reconstruct":
         paths = tools.reconstruct(loaded, out, n=args.n)
     elif args.command == "interpolate":
-        pairs = [tuple(int(i) for i in pair.split(",")) for pair in args.pairs] if args.pairs else None
-        paths = tools.interpolate(loaded, out, pairs, steps=args.steps, mode=args.mode, seed=args.seed)
+        paths = tools.interpolate(loaded, out, args.pairs or None, steps=args.steps, mode=args.mode, seed=args.seed)
     elif args.command == "arithmetic":
         paths = tools.arithmetic(loaded, out, args.attribute, n=args.n)
     else:
@@ -175,15 +185,42 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes end like every other aegan error: one `aegan: error: ...` line, exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"aegan: error: {self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
+def _count(limit: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not 1 <= value <= limit:
+            raise argparse.ArgumentTypeError(f"{value} is out of range: give 1 to {limit}")
+        return value
+
+    return parse
+
+
+def _pair(text: str) -> tuple[int, int]:
+    parts = text.split(",")
+    if len(parts) != 2 or not all(part.strip().isdigit() for part in parts):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a pair of test-image indices like 0,1")
+    return int(parts[0]), int(parts[1])
+
+
 def _add_latent_tools(sub: argparse._SubParsersAction) -> None:
-    helps = {
-        "generate": ("sample grid: the prior (VAE, GANs) or fitted codes (--sampler gmm|two_stage, autoencoders)", 64),
-        "reconstruct": ("test images next to their reconstructions", 32),
-        "interpolate": ("morph between test images (or random latent points): strip + GIF", 0),
-        "arithmetic": ("add an attribute vector (CelebA attribute or class) to codes", 8),
-        "latent-map": ("t-SNE of test-split codes coloured by label (2-D latents: also a grid)", 2000),
+    helps = {  # what it draws, the default and largest --n
+        "generate": ("sample grid: the prior (VAE, GANs) or codes fitted by --sampler gmm|two_stage", 64, 10_000),
+        "reconstruct": ("test images next to their reconstructions", 32, 1_000),
+        "interpolate": ("morph between test images (or random latent points): strip + GIF", 0, 0),
+        "arithmetic": ("add an attribute vector (CelebA attribute or class) to codes", 8, 100),
+        "latent-map": ("t-SNE of test-split codes coloured by label (2-D latents: also a grid)", 2000, 60_000),
     }
-    for name, (text, n) in helps.items():
+    for name, (text, n, most) in helps.items():
         p = sub.add_parser(name, help=text)
         p.add_argument("--ckpt", help="a checkpoint, e.g. models/vae/fashion_mnist/model.ckpt")
         p.add_argument("--run-id", help="an MLflow run id (its checkpoints/model.ckpt artifact)")
@@ -192,12 +229,13 @@ def _add_latent_tools(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--out", help="output directory (default: reports/tools/<model>-<data>/)")
         p.add_argument("--seed", type=int, default=0)
         if n:
-            p.add_argument("--n", type=int, default=n, help=f"how many images/rows (default {n})")
+            helped = f"how many images/rows (default {n}, at most {most})"
+            p.add_argument("--n", type=_count(most), default=n, help=helped)
         if name == "generate":
             p.add_argument("--sampler", choices=["prior", "gmm", "two_stage"], default="prior")
         if name == "interpolate":
-            p.add_argument("--pairs", nargs="*", help="test-image index pairs, e.g. 0,1 5,9")
-            p.add_argument("--steps", type=int, default=10)
+            p.add_argument("--pairs", nargs="*", type=_pair, help="test-image index pairs, e.g. 0,1 5,9")
+            p.add_argument("--steps", type=_count(200), default=10)
             p.add_argument("--mode", choices=["linear", "spherical"], default="linear")
         if name == "arithmetic":
             p.add_argument("--attribute", required=True, help="CelebA attribute (e.g. Smiling) or class name/index")
@@ -205,7 +243,7 @@ def _add_latent_tools(sub: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="aegan", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = _Parser(prog="aegan", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("train", help="one training run or a sweep (Hydra overrides follow)", add_help=False)
     p = sub.add_parser("params", help="compose conf/ into params.yaml")
@@ -220,6 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_stage)
     o = sub.add_parser("options", help="list datasets, models, trainers, experiments")
     o.set_defaults(func=_options)
+    t = sub.add_parser("summary", help="print the results table of metrics/ (120 columns; writes nothing)")
+    t.set_defaults(func=_summary)
     _add_latent_tools(sub)
     b = sub.add_parser("bench", help="training throughput: aegan vs a bare PyTorch loop; FID feature throughput")
     b.add_argument("--models", nargs="+", default=["dense_ae", "vae", "dcgan"])

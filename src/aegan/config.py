@@ -7,6 +7,7 @@ the one-run config from params.yaml with `run_config`, so both paths train from 
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -114,11 +115,53 @@ def params_are_current(root: Path, overrides: Sequence[str] = ()) -> bool:
 
 
 def load_params(root: Path, as_dict: bool = False) -> DictConfig | dict:
+    """params.yaml, refused when it is not YAML or holds a key conf/ does not define (a misspelt key would
+    otherwise be ignored and the default used)."""
     path = root / "params.yaml"
     if not path.exists():
         raise ConfigError(f"{path} does not exist: run `aegan params` to compose it from conf/")
-    data = yaml.safe_load(path.read_text())
+    text = path.read_text()
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML ({' '.join(str(exc).split())}): run `aegan params`") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} holds no mapping of parameters: run `aegan params` to compose it from conf/")
+    unknown = sorted(_key_paths(data) - _known_keys(root, _conf_stamp(root)))
+    if unknown and all(key.startswith("trainer.") for key in unknown):  # Lightning arguments added with `+`
+        from aegan.training.trainer_args import lightning_trainer_keys
+
+        unknown = [key for key in unknown if key.removeprefix("trainer.") not in lightning_trainer_keys()]
+    if unknown:
+        raise ConfigError(
+            f"{path} has key(s) conf/ does not define: {', '.join(unknown[:5])}; check the spelling "
+            "(`aegan params` recomposes the file from conf/, where new keys belong)"
+        )
     return data if as_dict else OmegaConf.create(data)
+
+
+def _key_paths(tree: dict, prefix: str = "") -> set[str]:
+    paths = set()
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        paths.add(path)
+        if isinstance(value, dict):
+            paths |= _key_paths(value, path + ".")
+    return paths
+
+
+def _conf_stamp(root: Path) -> tuple:
+    return tuple(sorted((str(p), p.stat().st_mtime_ns) for p in (root / "conf").rglob("*.yaml")))
+
+
+@functools.lru_cache(maxsize=4)
+def _known_keys(root: Path, _stamp: tuple) -> frozenset[str]:
+    """Every key the pipeline composes, and those an experiment profile (conf/experiment/, global package) adds."""
+    keys = _key_paths(render_params(root))
+    for profile in (root / "conf" / "experiment").glob("*.yaml"):
+        content = yaml.safe_load(profile.read_text()) or {}
+        keys |= _key_paths({k: v for k, v in content.items() if k != "defaults"})
+    return frozenset(keys)
 
 
 def _pick(table: DictConfig, name: str, what: str) -> DictConfig:
@@ -176,7 +219,27 @@ def validate(cfg: DictConfig) -> None:
     if "model" in cfg:
         for schedule, epochs in (cfg.model.get("epochs") or {}).items():
             positive(f"model.epochs.{schedule}", epochs)
+        for key in [k for k in cfg.model if str(k).endswith("optimizer")]:
+            check_optimizer(f"model.{key}", OmegaConf.to_container(cfg.model[key], resolve=True))
         check_model_fits_data(cfg)
+
+
+def check_optimizer(key: str, options: object) -> None:
+    """Build the optimizer on one dummy parameter: a learning rate of the wrong type or sign, an unknown
+    optimizer or option fails here with the key, not at the first training step."""
+    import torch
+
+    from aegan.models.blocks import build_optimizer
+
+    if not isinstance(options, dict):
+        raise ConfigError(f"{key} must be a mapping like {{name: adam, lr: 0.001}}, got {options!r}")
+    lr = options.get("lr", 0.001)
+    if isinstance(lr, bool) or not isinstance(lr, int | float) or lr <= 0:
+        raise ConfigError(f"{key}.lr must be a positive number, got {lr!r}")
+    try:
+        build_optimizer(options, [torch.zeros(1, requires_grad=True)])
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{key} {options}: {exc}") from exc
 
 
 def check_model_fits_data(cfg: DictConfig) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-COMMANDS = ("train", "params", "stage", "options", "generate", "reconstruct", "interpolate", "arithmetic",
+COMMANDS = ("train", "params", "stage", "options", "summary", "generate", "reconstruct", "interpolate", "arithmetic",
             "latent-map", "bench")  # fmt: skip
 
 

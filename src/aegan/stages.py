@@ -22,6 +22,7 @@ from omegaconf import OmegaConf
 from aegan.config import load_params, project_root, resolve_path, run_config
 from aegan.data.prepare import prepare_dataset
 from aegan.data.sources import download_dataset
+from aegan.errors import ConfigError
 from aegan.io import atomic_dir, atomic_write_json
 from aegan.models.inference import reconstruct
 from aegan.models.registry import load_module
@@ -156,6 +157,11 @@ def evaluate(model: str, data: str) -> dict:
     root, cfg = _setup(model, data)
     device = _device(cfg)
     run_dir = model_dir(cfg, root, model, data)
+    if not (run_dir / "model.ckpt").is_file() or not (run_dir / "run.json").is_file():
+        raise ConfigError(
+            f"{model} has not been trained on {data} ({run_dir} has no model.ckpt and run.json): "
+            f"run `dvc repro train@{model}-{data}` or `aegan stage train {model} {data}` first"
+        )
     module = load_module(run_dir / "model.ckpt").to(device)
     prepared = resolve_path(root, cfg.paths.prepared_dir) / data
     test_split = _split(prepared, "test")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -92,10 +92,32 @@ def check_tracking(uri: str, timeout: float = 10.0) -> None:
         else:
             with _schema_lock(uri):
                 client(uri).search_experiments(max_results=1)
+            _check_writable(uri)
     except Exception as exc:
         message = str(exc).strip()
         first_line = message.splitlines()[0] if message else exc.__class__.__name__
         raise TrackingError(f"MLflow backend {uri} is not usable ({first_line}); {hint}") from exc
+
+
+def artifact_location(uri: str) -> str | None:
+    """For a SQLite store, artifacts in mlruns/ beside the database file. MLflow's default is ./mlruns of the
+    directory the first run happened to start from, fixed in the experiment forever."""
+    prefix = "sqlite:///"
+    if not uri.startswith(prefix):
+        return None  # a server decides (--default-artifact-root)
+    return (Path(uri[len(prefix) :]).resolve().parent / "mlruns").as_uri()
+
+
+def _check_writable(uri: str) -> None:
+    """A read-only SQLite file (or directory, where SQLite writes its journal) reads fine and fails at the
+    first write, mid-run: refuse it up front."""
+    prefix = "sqlite:///"
+    if not uri.startswith(prefix):
+        return
+    db = Path(uri[len(prefix) :])
+    for path in (db, db.parent):
+        if path.exists() and not os.access(path, os.W_OK):
+            raise PermissionError(f"{path} is not writable")
 
 
 def ensure_experiment(uri: str, name: str) -> str:
@@ -105,7 +127,7 @@ def ensure_experiment(uri: str, name: str) -> str:
     if experiment is not None:
         return experiment.experiment_id
     try:
-        return mlflow.create_experiment(name)
+        return mlflow.create_experiment(name, artifact_location=artifact_location(uri))
     except Exception:
         experiment = mlflow.get_experiment_by_name(name)
         if experiment is None:
@@ -114,13 +136,14 @@ def ensure_experiment(uri: str, name: str) -> str:
 
 
 class StepLogger(MLFlowLogger):
-    """MLFlowLogger whose step axis is the model's optimiser steps (`step_source`), not Lightning's batches,
-    each of which holds trainer.steps_per_execution optimiser steps."""
+    """MLFlowLogger whose step axis is the optimiser steps of `step_module` (its `steps_total`), not
+    Lightning's batches, each of which holds trainer.steps_per_execution optimiser steps. A reference, not
+    a closure: DDP's spawned processes receive the logger pickled."""
 
-    step_source: Callable[[], int] | None = None
+    step_module: Any = None
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        super().log_metrics(metrics, self.step_source() if self.step_source else step)
+        super().log_metrics(metrics, self.step_module.steps_total if self.step_module is not None else step)
 
 
 def mlflow_logger(

@@ -22,7 +22,7 @@ def load_image(path: Path, size: int, channels: int, resize: str) -> np.ndarray:
     try:
         with Image.open(path) as img:
             img.load()
-            img = img.convert(_MODES[channels])
+            img = _to_8_bit(img).convert(_MODES[channels])
     except Exception as exc:  # PIL's decoders raise many types on bad bytes (OSError, SyntaxError, struct.error...)
         raise DataFormatError(f"{path}: unreadable image ({exc.__class__.__name__}: {exc})") from exc
     if resize == "center_crop":
@@ -36,6 +36,19 @@ def load_image(path: Path, size: int, channels: int, resize: str) -> np.ndarray:
         img = img.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=None)
     array = np.asarray(img, dtype=np.uint8)
     return array[None] if channels == 1 else array.transpose(2, 0, 1)
+
+
+def _to_8_bit(img: Image.Image) -> Image.Image:
+    """16-bit greyscale (PNG mode I;16, or I holding 16-bit values) scaled to 8 bits: PIL's own convert
+    clips every value above 255, which turns such an image almost white."""
+    if img.mode.startswith("I;16") or img.mode == "I":
+        values = np.asarray(img, dtype=np.float64)
+        if img.mode == "I" and values.max() > 65535:
+            raise DataFormatError(f"32-bit integer pixels up to {values.max():.0f}: save it as 8 or 16 bits")
+        return Image.fromarray(np.round(values / 257.0).astype(np.uint8), "L")
+    if img.mode == "F":
+        raise DataFormatError("floating-point pixels have no agreed range: save it as an 8- or 16-bit image")
+    return img
 
 
 def label_from_filename(path: Path) -> str:

@@ -65,6 +65,7 @@ class AutoencoderModule(GenerativeModule):
         latent = int(model["latent_dim"])
         self.encoder = build_encoder(model["encoder"], image_shape, latent, model.get("latent_activation"))
         self.decoder = build_decoder(model["decoder"], latent, image_shape)
+        self.example_input_array = torch.zeros(1, *image_shape)  # the model summary: sizes and FLOPs
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)

@@ -62,6 +62,7 @@ class GANModule(GenerativeModule):
             raise ConfigError(f"model.n_critic must be >= 1, got {self.n_critic}")
         self.generator = build_decoder(model["generator"], self.latent_dim, image_shape)
         self.critic = build_encoder(model["critic"], image_shape, 1)
+        self.example_input_array = torch.zeros(1, self.latent_dim)  # the summary: the generator's sizes, FLOPs
         # A fixed latent batch, so sample grids of successive epochs show the same points.
         self.register_buffer("fixed_z", torch.randn(64, self.latent_dim, generator=torch.Generator().manual_seed(0)))
 

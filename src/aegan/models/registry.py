@@ -8,7 +8,7 @@ from typing import Any
 import lightning as L
 import torch
 
-from aegan.errors import ConfigError
+from aegan.errors import ConfigError, DataFormatError
 from aegan.models.autoencoder import AutoencoderModule
 from aegan.models.gan import GANModule
 from aegan.models.vae import VAEModule
@@ -28,12 +28,25 @@ def build_module(model_cfg: dict[str, Any], image_shape: tuple[int, int, int]) -
 
 
 def load_module(checkpoint: Path | str, map_location: str | torch.device = "cpu") -> L.LightningModule:
-    """Load any aegan checkpoint; the family is read from the saved hyperparameters."""
-    ckpt = torch.load(checkpoint, map_location=map_location, weights_only=False)
-    hparams = ckpt.get("hyper_parameters", {})
-    family = hparams.get("model", {}).get("family")
-    if family not in FAMILIES:
-        raise ConfigError(f"{checkpoint}: not an aegan checkpoint of a known family (family={family!r})")
-    module = FAMILIES[family](**hparams)
-    module.load_state_dict(ckpt["state_dict"])
+    """Load any aegan checkpoint; the family is read from the saved hyperparameters.
+
+    A file that is not one (garbage, truncated, another program's) is a DataFormatError naming it."""
+    hint = "pass the model.ckpt of an aegan run (models/<model>/<data>/ or runs/...), or retrain it"
+    try:
+        ckpt = torch.load(checkpoint, map_location=map_location, weights_only=False)
+    except (FileNotFoundError, IsADirectoryError) as exc:
+        raise ConfigError(f"checkpoint {checkpoint} does not exist or is not a file; {hint}") from exc
+    except Exception as exc:  # torch.load raises many kinds (UnpicklingError, EOFError, RuntimeError, ...)
+        first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+        raise DataFormatError(f"{checkpoint} is not a readable checkpoint ({first[:200]}); {hint}") from exc
+    hparams = ckpt.get("hyper_parameters", {}) if isinstance(ckpt, dict) else {}
+    family = (hparams.get("model") or {}).get("family") if isinstance(hparams, dict) else None
+    if family not in FAMILIES or "state_dict" not in ckpt:
+        raise DataFormatError(f"{checkpoint}: not an aegan checkpoint of a known family (family={family!r}); {hint}")
+    try:
+        module = FAMILIES[family](**hparams)
+        module.load_state_dict(ckpt["state_dict"])
+    except (RuntimeError, KeyError, TypeError, ValueError, ConfigError) as exc:
+        first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+        raise DataFormatError(f"{checkpoint}: its weights do not fit its own config ({first[:200]}); {hint}") from exc
     return module.eval()

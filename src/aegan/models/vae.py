@@ -36,6 +36,7 @@ class VAEModule(GenerativeModule):
         self.latent_dim = int(model["latent_dim"])
         self.encoder = build_encoder(model["encoder"], image_shape, 2 * self.latent_dim)
         self.decoder = build_decoder(model["decoder"], self.latent_dim, image_shape)
+        self.example_input_array = torch.zeros(1, *image_shape)  # the model summary: sizes and FLOPs
 
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = self.encoder(x).chunk(2, dim=1)

@@ -116,6 +116,15 @@ def console_table(frame: pd.DataFrame, width: int = 120) -> str:
     return table.to_string(line_width=width, float_format=lambda v: f"{v:.4g}", na_rep="") + "\n"
 
 
+def console_summary(metrics_dir: Path) -> str:
+    """What `aegan summary` prints: the console table of the metrics as they are, nothing written."""
+    frame = collect(metrics_dir)
+    if frame.empty:
+        return "no metrics yet: run `dvc repro`\n"
+    classifiers = classifier_table(metrics_dir)
+    return console_table(frame) + ("\n" + classifiers if classifiers else "")
+
+
 def write_summary(metrics_dir: Path, reports_dir: Path) -> str:
     """reports/summary.md (Markdown, every column in one table) and summary.csv; returns the console version."""
     frame = collect(metrics_dir)

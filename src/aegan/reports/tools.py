@@ -46,10 +46,12 @@ class Loaded:
 
 
 def _checkpoint_from_run(run_id: str, root: Path) -> tuple[Path, dict[str, str]]:
-    from aegan.tracking import client, tracking_uri
+    from aegan.tracking import check_tracking, client, tracking_uri
 
     params = load_params(root)
-    mlflow = client(tracking_uri(params.logger, root))
+    uri = tracking_uri(params.logger, root)
+    check_tracking(uri)  # an unreachable server: a clear error within seconds, not minutes of retries
+    mlflow = client(uri)
     try:
         run = mlflow.get_run(run_id)
     except Exception as exc:
@@ -79,12 +81,14 @@ def require(loaded: Loaded, families: tuple[str, ...], command: str, why: str) -
 def _run_of_uri(model_uri: str, root: Path) -> str:
     """runs:/ID/model -> ID; models:/NAME[/VERSION|@ALIAS] -> the run that logged that version."""
     from aegan.serving import run_of_model_uri
-    from aegan.tracking import tracking_uri
+    from aegan.tracking import check_tracking, tracking_uri
 
     if model_uri.startswith("runs:/"):
         return model_uri.removeprefix("runs:/").split("/", 1)[0]
     if model_uri.startswith("models:/"):
-        return run_of_model_uri(model_uri, tracking_uri(load_params(root).logger, root))
+        uri = tracking_uri(load_params(root).logger, root)
+        check_tracking(uri)
+        return run_of_model_uri(model_uri, uri)
     raise ConfigError(f"--model-uri {model_uri!r}: expected models:/NAME/VERSION, models:/NAME@ALIAS or runs:/ID/model")
 
 
@@ -111,7 +115,16 @@ def load(
         raise ConfigError(f"which dataset does {path} belong to? pass --data NAME")
     module = load_module(path)
     params = load_params(root)
-    return Loaded(module, model, dataset, resolve_path(root, params.paths.prepared_dir) / dataset)
+    loaded = Loaded(module, model, dataset, resolve_path(root, params.paths.prepared_dir) / dataset)
+    if (loaded.prepared / "manifest.json").exists():
+        images = tuple(loaded.manifest["splits"]["test"]["shape"][1:])
+        trained = tuple(module.hparams["image_shape"])
+        if images != trained:
+            raise ConfigError(
+                f"{model} was trained on images of shape {trained}, {dataset} has {images}: "
+                "pass --data with the dataset it was trained on"
+            )
+    return loaded
 
 
 def default_out(loaded: Loaded, root: Path | None = None) -> Path:

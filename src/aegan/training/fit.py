@@ -193,7 +193,7 @@ def _fit_locked(
         run_name=run_name or f"{cfg.model.name}-{cfg.data.name}",
         run_id=_resume_record(out_dir).get("run_id") if ckpt_path else None,
     )
-    logger.step_source = lambda: module.steps_total
+    logger.step_module = module
     with failed_run_marked(logger):
         if not ckpt_path:
             logger.log_hyperparams(flatten(cfg))
