@@ -38,9 +38,17 @@ def project(root, fashion_prepared, tmp_path_factory):
     torch.save({"weights": torch.zeros(3)}, bad / "foreign.ckpt")
     (bad / "a_directory.ckpt").mkdir()
     # a prepared dataset of another image size (its manifest is what the tools check)
-    other = here / "data" / "prepared" / "celeba"
-    other.mkdir(parents=True)
-    (other / "manifest.json").write_text('{"splits": {"test": {"shape": [10, 3, 64, 64]}}}')
+    prepared = here / "data" / "prepared"
+    shape = '{"shape": [10, 3, 64, 64]}'
+    for name, manifest in [
+        ("celeba", f'{{"splits": {{"train": {shape}, "val": {shape}, "test": {shape}}}}}'),
+        ("garbled", '{"splits": {"train": {"shape": [10, 1, 28, 28]}, "val": {}, "test": {"shape": [10, 1, 28, 28]}}}'),
+        ("not_json", "{splits: oops"),
+        ("no_splits", '{"dataset": "no_splits"}'),
+    ]:
+        (prepared / name).mkdir(parents=True)
+        (prepared / name / "manifest.json").write_text(manifest)
+    (prepared / "garbled" / "test.pt").write_bytes(b"\x80\x04 not a tensor file")
     return here
 
 
@@ -99,6 +107,10 @@ CASES = [
     (["reconstruct", *VAE, "--data", "celeba"], "trained on images of shape (1, 28, 28), celeba has (3, 64, 64)"),
     (["reconstruct", *VAE], "prepare fashion_mnist first"),
     (["arithmetic", *VAE, "--attribute", "Smiling"], "prepare fashion_mnist first"),
+    # prepared data that is not what it claims to be
+    (["reconstruct", *VAE, "--data", "garbled"], "test.pt is not a prepared split"),
+    (["reconstruct", *VAE, "--data", "not_json"], "is not a JSON manifest"),
+    (["reconstruct", *VAE, "--data", "no_splits"], "lacks the train, val, test splits"),
     # stages
     (["stage", "train"], "stage train takes 2 argument(s)"),
     (["stage", "train", "nope", "fashion_mnist"], "unknown model 'nope'"),

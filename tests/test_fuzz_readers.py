@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import struct
 
 import numpy as np
 import pytest
+import torch
 from conftest import idx_bytes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -102,3 +104,63 @@ def test_load_image_on_truncated_and_flipped_pngs(tmp_path, data):
     except DataFormatError:
         return
     assert array.shape == (3, 16, 16)
+
+
+@pytest.fixture(scope="module")
+def checkpoint_bytes(params) -> bytes:
+    """A checkpoint of the dense autoencoder with what load_module reads of Lightning's format."""
+    from omegaconf import OmegaConf
+
+    from aegan.models.registry import build_module
+
+    module = build_module(OmegaConf.to_container(params.models.dense_ae), (1, 28, 28))
+    buffer = io.BytesIO()
+    torch.save({"hyper_parameters": dict(module.hparams), "state_dict": module.state_dict()}, buffer)
+    return buffer.getvalue()
+
+
+@settings(FUZZ, max_examples=60)  # each example builds a model: 0.25 s
+@given(st.data())
+def test_load_module_on_truncated_and_flipped_checkpoints(tmp_path, checkpoint_bytes, data):
+    """Any damage to a checkpoint loads a model or raises one aegan error, never another exception."""
+    from aegan.errors import AeganError
+    from aegan.models.registry import load_module
+
+    raw = bytearray(checkpoint_bytes)
+    if data.draw(st.booleans()):
+        raw = raw[: data.draw(st.integers(0, len(raw) - 1))]
+    else:
+        for _ in range(data.draw(st.integers(1, 8))):
+            raw[data.draw(st.integers(0, len(raw) - 1))] ^= data.draw(st.integers(1, 255))
+    path = tmp_path / "model.ckpt"
+    path.write_bytes(bytes(raw))
+    try:
+        module = load_module(path)
+    except AeganError:
+        return
+    assert module.family == "autoencoder"
+
+
+@FUZZ
+@given(
+    st.one_of(
+        st.binary(max_size=512).map(lambda b: b.decode("latin-1")),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+            lambda inner: (
+                st.lists(inner, max_size=4)
+                | st.dictionaries(st.sampled_from(["splits", "train", "val", "test", "shape", "x"]), inner, max_size=4)
+            ),
+            max_leaves=12,
+        ).map(json.dumps),
+    )
+)
+def test_read_manifest_on_random_json_and_bytes(tmp_path, text):
+    from aegan.data.prepare import read_manifest
+
+    (tmp_path / "manifest.json").write_text(text, encoding="latin-1")
+    try:
+        manifest = read_manifest(tmp_path)
+    except DataFormatError:
+        return
+    assert all(isinstance(manifest["splits"][name], dict) for name in ("train", "val", "test"))

@@ -119,3 +119,13 @@ def test_a_floating_point_image_is_refused_with_its_reason(tmp_path):
     Image.fromarray(np.random.default_rng(0).random((28, 28)).astype(np.float32), "F").save(tmp_path / "f.tif")
     with pytest.raises(DataFormatError, match="floating-point pixels"):
         load_image(tmp_path / "f.tif", 28, 1, "stretch")
+
+
+def test_a_folder_that_yields_an_empty_split_is_refused_and_writes_nothing(params, lego_folder, tmp_path):
+    cfg = params.datasets.lego.copy()
+    cfg.source.local_dir = str(lego_folder)
+    cfg.split.test_fraction = 0.0
+    raw = download_dataset(cfg, tmp_path / "raw").parent
+    with pytest.raises(DataFormatError, match="the test split is empty"):
+        prepare_dataset(cfg, raw, tmp_path / "prepared", {}, seed=0)
+    assert not (tmp_path / "prepared" / "lego").exists()

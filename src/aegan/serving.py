@@ -9,7 +9,6 @@ pickled with its aegan classes, so loading needs aegan installed (the project's 
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
@@ -70,20 +69,15 @@ def signature(example: np.ndarray, output_shape: tuple):
 
 @contextlib.contextmanager
 def active_run(uri: str, run_id: str) -> Iterator[None]:
-    """MLflow's fluent API on an existing run (log_model has no client form), leaving the process's
-    tracking URI (and MLFLOW_TRACKING_URI, which set_tracking_uri writes in MLflow 3) as they were."""
+    """MLflow's fluent API on an existing run (log_model has no client form)."""
     import mlflow
 
-    previous = os.environ.get("MLFLOW_TRACKING_URI")
-    mlflow.set_tracking_uri(uri)
-    try:
+    from aegan.tracking import tracking_env_kept
+
+    with tracking_env_kept():
+        mlflow.set_tracking_uri(uri)
         with mlflow.start_run(run_id=run_id):
             yield
-    finally:
-        if previous is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = previous
 
 
 def log_model(

@@ -20,7 +20,7 @@ import torch
 from omegaconf import OmegaConf
 
 from aegan.config import load_params, project_root, resolve_path, run_config
-from aegan.data.prepare import prepare_dataset
+from aegan.data.prepare import prepare_dataset, read_split
 from aegan.data.sources import download_dataset
 from aegan.errors import ConfigError
 from aegan.io import atomic_dir, atomic_write_json
@@ -79,7 +79,7 @@ def _device(cfg) -> torch.device:
 
 
 def _split(prepared: Path, name: str) -> tuple[torch.Tensor, torch.Tensor | None]:
-    data = torch.load(prepared / f"{name}.pt", weights_only=True)
+    data = read_split(prepared, name)
     return data["images"].float(), data.get("labels", data.get("attributes"))
 
 

@@ -24,11 +24,21 @@ def tracking_uri(logger_cfg: DictConfig | dict, root: Path) -> str:
     itself, so their runs land in the project's database.
     """
     uri = os.environ.get("MLFLOW_TRACKING_URI") or logger_cfg["tracking_uri"]
-    prefix = "sqlite:///"
-    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
-        anchor = Path(os.environ.get("DVC_ROOT") or root)
-        uri = prefix + str((anchor / uri[len(prefix) :]).resolve())
-    return uri
+    return anchored_sqlite(uri, Path(os.environ.get("DVC_ROOT") or root))
+
+
+SQLITE = "sqlite:///"
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a sqlite:/// URI (None for other stores)."""
+    return Path(uri[len(SQLITE) :]) if uri.startswith(SQLITE) else None
+
+
+def anchored_sqlite(uri: str, anchor: Path) -> str:
+    """A relative sqlite:/// path taken from `anchor`, not from the current directory."""
+    path = sqlite_path(uri)
+    return uri if path is None or path.is_absolute() else SQLITE + str((anchor / path).resolve())
 
 
 def dvc_tags() -> dict[str, str]:
@@ -61,11 +71,10 @@ def client(uri: str):
 def _schema_lock(uri: str) -> Iterator[None]:
     """Serialise first use of a SQLite database across processes: parallel sweep members creating a
     new database race in MLflow's schema migrations ("duplicate column", "Online migration ...")."""
-    prefix = "sqlite:///"
-    if not uri.startswith(prefix):
+    db = sqlite_path(uri)
+    if db is None:
         yield
         return
-    db = Path(uri[len(prefix) :])
     db.parent.mkdir(parents=True, exist_ok=True)
     with open(db.with_name(db.name + ".init-lock"), "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -102,19 +111,18 @@ def check_tracking(uri: str, timeout: float = 10.0) -> None:
 def artifact_location(uri: str) -> str | None:
     """For a SQLite store, artifacts in mlruns/ beside the database file. MLflow's default is ./mlruns of the
     directory the first run happened to start from, fixed in the experiment forever."""
-    prefix = "sqlite:///"
-    if not uri.startswith(prefix):
+    db = sqlite_path(uri)
+    if db is None:
         return None  # a server decides (--default-artifact-root)
-    return (Path(uri[len(prefix) :]).resolve().parent / "mlruns").as_uri()
+    return (db.resolve().parent / "mlruns").as_uri()
 
 
 def _check_writable(uri: str) -> None:
     """A read-only SQLite file (or directory, where SQLite writes its journal) reads fine and fails at the
     first write, mid-run: refuse it up front."""
-    prefix = "sqlite:///"
-    if not uri.startswith(prefix):
+    db = sqlite_path(uri)
+    if db is None:
         return
-    db = Path(uri[len(prefix) :])
     for path in (db, db.parent):
         if path.exists() and not os.access(path, os.W_OK):
             raise PermissionError(f"{path} is not writable")
@@ -154,16 +162,23 @@ def mlflow_logger(
     ensure_experiment(uri, experiment)
     tags = {**dvc_tags(), **tags}
     logger = StepLogger(experiment_name=experiment, run_name=run_name, tracking_uri=uri, tags=tags, run_id=run_id)
-    # The logger calls mlflow.set_tracking_uri on first use, which in MLflow 3 also sets the environment
-    # variable MLFLOW_TRACKING_URI; left there it would override logger.tracking_uri for every later run
-    # in this process (a sweep, evaluate's anomaly model). Initialise now and put the variable back.
-    previous = os.environ.get("MLFLOW_TRACKING_URI")
-    _ = logger.experiment
-    if previous is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = previous
+    with tracking_env_kept():  # the logger calls mlflow.set_tracking_uri on first use
+        _ = logger.experiment
     return logger
+
+
+@contextlib.contextmanager
+def tracking_env_kept() -> Iterator[None]:
+    """mlflow.set_tracking_uri also sets MLFLOW_TRACKING_URI in MLflow 3; left there it would override
+    logger.tracking_uri for every later run in this process (a sweep, evaluate's anomaly model)."""
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = previous
 
 
 def git_tags(root: Path) -> dict[str, str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from aegan.data.prepare import read_manifest
+from aegan.data.prepare import read_manifest, read_split
 from aegan.errors import ConfigError
 
 
@@ -101,7 +101,7 @@ class PreparedDataModule(L.LightningDataModule):
 
     def load_split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         if name not in self.splits:
-            data = torch.load(self.prepared_dir / f"{name}.pt", weights_only=True)
+            data = read_split(self.prepared_dir, name)
             images = data["images"]
             targets = data.get("labels", data.get("attributes"))
             if targets is None:

@@ -159,6 +159,12 @@ def prepare_dataset(cfg: Any, raw_root: Path, prepared_root: Path, limits: Any, 
         "splits": {},
         **info,
     }
+    for name in SPLITS:
+        if len(splits[name]["images"]) == 0:  # a model would train, then validate or score on nothing
+            raise DataFormatError(
+                f"{cfg.name}: the {name} split is empty ({sum(len(s['images']) for s in splits.values())} images "
+                "in all): add images or change data.split.val_fraction / test_fraction"
+            )
     with atomic_dir(dest) as tmp:
         for i, name in enumerate(SPLITS):
             split = _limit(splits[name], (limits or {}).get(name), seed + i)
@@ -179,7 +185,36 @@ def prepare_dataset(cfg: Any, raw_root: Path, prepared_root: Path, limits: Any, 
 
 
 def read_manifest(prepared: Path) -> dict[str, Any]:
+    """manifest.json of a prepared dataset, refused unless it is one (a JSON object with every split)."""
     path = prepared / "manifest.json"
     if not path.exists():
         raise DataFormatError(f"{path} does not exist: run the prepare stage first (`dvc repro prepare`)")
-    return json.loads(path.read_text())
+    redo = f"prepare it again (`dvc repro -f prepare@{prepared.name}`)"
+    try:
+        manifest = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataFormatError(f"{path} is not a JSON manifest ({exc}): {redo}") from exc
+    splits = manifest.get("splits") if isinstance(manifest, dict) else None
+    if not isinstance(splits, dict) or any(not isinstance(splits.get(name), dict) for name in SPLITS):
+        raise DataFormatError(f"{path} lacks the {', '.join(SPLITS)} splits of a prepared dataset: {redo}")
+    return manifest
+
+
+def read_split(prepared: Path, name: str) -> dict[str, torch.Tensor]:
+    """One prepared split (`images`, and `labels` or `attributes`), refused unless it is one."""
+    path = prepared / f"{name}.pt"
+    redo = f"prepare it again (`dvc repro -f prepare@{prepared.name}`)"
+    if not path.is_file():
+        raise DataFormatError(f"{path} does not exist: {redo}")
+    try:
+        data = torch.load(path, weights_only=True)
+    except Exception as exc:  # torch.load raises many kinds on foreign or truncated bytes
+        first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+        raise DataFormatError(f"{path} is not a prepared split ({first[:200]}): {redo}") from exc
+    images = data.get("images") if isinstance(data, dict) else None
+    if not isinstance(images, torch.Tensor) or images.dim() != 4 or not images.is_floating_point():
+        raise DataFormatError(f"{path} holds no (N, C, H, W) float tensor `images`: {redo}")
+    for key in ("labels", "attributes"):
+        if key in data and (not isinstance(data[key], torch.Tensor) or len(data[key]) != len(images)):
+            raise DataFormatError(f"{path}: `{key}` does not match its {len(images)} images: {redo}")
+    return data

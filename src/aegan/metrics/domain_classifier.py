@@ -17,6 +17,7 @@ from lightning.pytorch.loggers import MLFlowLogger
 from torch import nn
 
 from aegan.data.datamodule import PreparedDataModule
+from aegan.data.prepare import read_split
 from aegan.errors import ConfigError
 from aegan.io import atomic_torch_save
 from aegan.models.blocks import build_encoder, build_optimizer
@@ -72,7 +73,7 @@ class DomainClassifier(L.LightningModule):
 
 def _targets(datamodule: PreparedDataModule) -> tuple[int, bool]:
     """(number of outputs, multilabel) from what the prepared split carries."""
-    data = torch.load(datamodule.prepared_dir / "train.pt", weights_only=True)
+    data = read_split(datamodule.prepared_dir, "train")
     if "labels" in data:
         return int(data["labels"].max()) + 1, False
     if "attributes" in data:

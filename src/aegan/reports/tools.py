@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from aegan.config import load_params, project_root, resolve_path
+from aegan.data.prepare import read_manifest, read_split
 from aegan.errors import ConfigError
 from aegan.models.inference import decode, encode
 from aegan.models.inference import reconstruct as reconstruct_images
@@ -38,11 +39,11 @@ class Loaded:
         path = self.prepared / f"{name}.pt"
         if not path.exists():
             raise ConfigError(f"{path} does not exist: prepare {self.data} first (`dvc repro prepare@{self.data}`)")
-        return torch.load(path, weights_only=True)
+        return read_split(self.prepared, name)
 
     @property
     def manifest(self) -> dict:
-        return json.loads((self.prepared / "manifest.json").read_text())
+        return read_manifest(self.prepared)
 
 
 def _checkpoint_from_run(run_id: str, root: Path) -> tuple[Path, dict[str, str]]:

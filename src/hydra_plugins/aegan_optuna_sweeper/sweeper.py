@@ -62,14 +62,15 @@ def distribution(override: Override) -> Any:
 
 def anchored(storage: str | None) -> str | None:
     """A relative sqlite:/// path is taken from the project root, like logger.tracking_uri."""
-    prefix = "sqlite:///"
-    if not storage or not storage.startswith(prefix) or storage.startswith(prefix + "/"):
-        return storage
     from aegan.config import project_root
+    from aegan.tracking import anchored_sqlite, sqlite_path
 
-    path = project_root() / storage[len(prefix) :]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return prefix + str(path)
+    if not storage:
+        return storage
+    storage = anchored_sqlite(storage, project_root())
+    if (path := sqlite_path(storage)) is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return storage
 
 
 class AeganOptunaSweeper(Sweeper):
