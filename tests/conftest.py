@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import struct
 import tempfile
 from pathlib import Path
@@ -14,6 +15,18 @@ from omegaconf import OmegaConf
 ROOT = Path(__file__).resolve().parents[1]
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 MNIST_DIR = ROOT.parent / "shared" / "datasets" / "mnist"
+
+
+def pytest_configure(config) -> None:
+    """Under pytest-xdist (`make test` runs two workers), the cores are shared out between the workers:
+    each worker's torch, and the aegan processes its tests start, get cores / workers threads."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        threads = str(max(1, (os.cpu_count() or 1) // workers))
+        os.environ.setdefault("OMP_NUM_THREADS", threads)
+        import torch
+
+        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 @pytest.fixture(scope="session")

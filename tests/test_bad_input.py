@@ -107,6 +107,8 @@ CASES = [
     (["reconstruct", *VAE, "--data", "celeba"], "trained on images of shape (1, 28, 28), celeba has (3, 64, 64)"),
     (["reconstruct", *VAE], "prepare fashion_mnist first"),
     (["arithmetic", *VAE, "--attribute", "Smiling"], "prepare fashion_mnist first"),
+    (["translate", *VAE], "`aegan translate` needs a translation model (e.g. pix2pix); vae is a vae model"),
+    (["translate", *VAE, "--n", "0"], "--n: 0 is out of range"),
     # prepared data that is not what it claims to be
     (["reconstruct", *VAE, "--data", "garbled"], "test.pt is not a prepared split"),
     (["reconstruct", *VAE, "--data", "not_json"], "is not a JSON manifest"),
@@ -118,12 +120,23 @@ CASES = [
     (["stage", "prepare", "imagenet"], "unknown dataset 'imagenet'"),
     (["stage", "evaluate", "dcgan", "fashion_mnist"], "dcgan has not been trained on fashion_mnist"),
     (["stage", "summary", "extra"], "stage summary takes 0 argument(s)"),
+    (["stage", "anomaly", "dcgan", "fashion_mnist"], "dcgan has no encoder"),
+    (["stage", "evaluate", "pix2pix", "fashion_mnist"], "needs a translation dataset"),
     (["stage", "bogus"], "invalid choice: 'bogus'"),
     # the command itself
     ([], "the following arguments are required: command"),
     (["nonsense"], "invalid choice: 'nonsense'"),
     (["options", "extra"], "unrecognized arguments: extra"),
-    (["bench", "--steps", "x"], "invalid int value: 'x'"),
+    (["bench", "--steps", "x"], "'x' is not a whole number"),
+    (["bench", "--steps", "0"], "--steps: 0 is out of range: give 1 to"),
+    (["bench", "--repeats", "0"], "--repeats: 0 is out of range"),
+    (["bench", "--batch-sizes", "32", "-4"], "--batch-sizes: -4 is out of range"),
+    (["bench", "--warmup", "-1"], "--warmup: -1 is out of range: give 0 to"),
+    (["bench", "--steps-per-execution", "0"], "--steps-per-execution: 0 is out of range"),
+    (["bench", "--inception-images", "-1"], "--inception-images: -1 is out of range"),
+    (["bench", "--scaling", "--image-sizes", "0"], "--image-sizes: 0 is out of range"),
+    (["bench", "--models", "dense_ae", "transformer"], "unknown model 'transformer'; valid: conv_ae"),
+    (["bench", "--data", "imagenet"], "unknown data 'imagenet'; valid:"),
     (["params", "model.nope=1"], "model.nope"),
 ]
 
@@ -164,7 +177,7 @@ PARAMS_CASES = [
     ("trainer.schedule", "medium", "trainer.schedule must be 'short' or 'full', got 'medium'"),
     ("datasets.fashion_mnist.channels", 2, "data.channels must be 1 or 3, got 2"),
     ("datasets.fashion_mnist.image_size", -28, "data.image_size must be a positive integer, got -28"),
-    ("datasets.fashion_mnist.kind", "parquet", "data.kind must be 'idx' or 'image_folder'"),
+    ("datasets.fashion_mnist.kind", "parquet", "data.kind must be 'idx', 'image_folder' or 'translation'"),
     ("limits.train", 0, "limits.train must be a positive integer, got 0"),
     ("models.vae.latent_dim", 7, None),  # valid: the check must not refuse it (it fails later, for want of data)
 ]
@@ -222,3 +235,36 @@ def test_an_unreachable_tracking_server_is_reported_within_seconds(project, caps
     err = capsys.readouterr().err
     assert code == 2 and "is not usable" in err and f"127.0.0.1:{port}" in err, err
     assert time.time() - started < 15
+
+
+SOURCE_CASES = [  # (datasets.lego.source key, planted path, message)
+    ("archive", "missing.zip", "missing.zip does not exist; set datasets.lego.source.archive"),
+    ("archive", "folder", "is a directory, not an archive file"),
+    ("archive", "loop.zip", "is a symbolic link loop"),
+    ("archive", "garbage.zip", "not a readable zip archive"),
+    ("local_dir", "missing", "does not exist; set datasets.lego.source.local_dir"),
+    ("local_dir", "garbage.zip", "is a file, not a directory"),
+    ("local_dir", "loop.zip", "is a symbolic link loop"),
+]
+
+
+@pytest.mark.parametrize(("key", "name", "message"), SOURCE_CASES, ids=[f"{k}={n}" for k, n, _ in SOURCE_CASES])
+def test_a_data_source_that_cannot_be_read_is_named_and_nothing_is_written(
+    project, capsys, monkeypatch, tmp_path, key, name, message
+):
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "garbage.zip").write_bytes(b"PK not really a zip" * 10)
+    (tmp_path / "loop.zip").symlink_to(tmp_path / "loop.zip")
+    original = (project / "params.yaml").read_text()
+    params = yaml.safe_load(original)
+    params["datasets"]["lego"]["source"][key] = str(tmp_path / name)
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        before = snapshot(project)
+        code, err = run_aegan(project, ["stage", "download", "lego"], capsys, monkeypatch)
+        errors = [line for line in err.splitlines() if line.startswith("aegan: error:")]
+        assert code == 2 and len(errors) == 1 and message in errors[0], err[-2000:]
+        assert "cannot write" not in err and "Traceback" not in err
+        assert snapshot(project) == before and not (project / "data" / "raw" / "lego").exists()
+    finally:
+        (project / "params.yaml").write_text(original)

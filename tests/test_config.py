@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
@@ -18,7 +19,7 @@ def test_params_yaml_is_current(root):
 
 def test_params_yaml_holds_every_dataset_and_model(root):
     params = yaml.safe_load((root / "params.yaml").read_text())
-    assert sorted(params["datasets"]) == ["celeba", "fashion_mnist", "lego", "mnist"]
+    assert sorted(params["datasets"]) == ["celeba", "edges2fashion", "fashion_mnist", "lego", "mnist", "sneaker2boot"]
     assert set(params["pipeline"]["models"]) <= set(params["models"])
     assert set(params["pipeline"]["datasets"]) <= set(params["datasets"])
     assert params["pipeline"]["datasets"] == ["fashion_mnist"]  # the offline default
@@ -32,7 +33,7 @@ def test_single_run_config_has_the_same_shape_as_a_pipeline_run(root):
 
 
 def test_unknown_dataset_lists_the_valid_ones(root):
-    with pytest.raises(ConfigError, match=r"unknown dataset 'cifar'; valid: \['celeba', 'fashion_mnist'"):
+    with pytest.raises(ConfigError, match=r"unknown dataset 'cifar'; valid: \['celeba', 'edges2fashion', 'fashion"):
         run_config(load_params(root), "dense_ae", "cifar")
 
 
@@ -89,8 +90,34 @@ def test_cli_train_rejects_an_unknown_model_with_the_options(root):
         (["model=conv_vae", "model.decoder.channels.28=[256, 128, 64]"], "not divisible by 2\\^3"),
         (["model=conv_ae", "data.image_size=30"], "conv_ae .* 30"),
         (["model=dense_ae", "data=celeba", "model.decoder.kind=mlp"], "unknown decoder kind 'mlp'"),
+        (["model=pix2pix", "data=fashion_mnist"], "needs a translation dataset .* fashion_mnist is not one"),
+        (["model=vae", "data=edges2fashion"], "vae does not translate images; edges2fashion is a translation"),
+        (["model=pix2pix", "data=sneaker2boot"], "learns from paired images; sneaker2boot is a task of unpaired"),
+        (["model=cyclegan", "data=edges2fashion"], "learns from unpaired images; edges2fashion is a task of paired"),
+        (["model=pix2pix", "data=edges2fashion", "data.base.image_size=27"], "pix2pix does not fit .* even image"),
     ],
 )
 def test_a_model_that_does_not_fit_the_images_is_caught_before_training(root, overrides, message):
     with pytest.raises(ConfigError, match=message):
         validate(compose(root, "config", overrides))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"derived": {"edges2fashion": "mnist"}}, "edges2fashion is made from 'fashion_mnist'"),
+        ({"derived": {"fashion_mnist": "mnist"}}, "fashion_mnist is not a translation dataset"),
+        ({"translations": {"p": {"model": "pix2pix", "data": "edges2fashion"}}}, "needs model, data and base"),
+        ({"translations": {"p": {"model": "pix2pix", "data": "sketches", "base": "x"}}}, "not in pipeline.derived"),
+        ({"translations": {"p": {"model": "p2p", "data": "edges2fashion", "base": "fashion_mnist"}}}, "unknown model"),
+        ({"datasets": ["mnist"]}, "which must also be in pipeline.datasets"),
+        ({"anomaly_models": ["dcgan_x"]}, "pipeline.anomaly_models has \\['dcgan_x'\\]"),
+    ],
+)
+def test_translation_entries_of_the_pipeline_must_agree(root, tmp_path, change, message):
+    shutil.copytree(root / "conf", tmp_path / "conf")
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["pipeline"].update(change)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(ConfigError, match=message):
+        load_params(tmp_path)

@@ -1,11 +1,25 @@
+import pytest
 import torch
 
 from aegan.data.datamodule import TensorBatches
 
 
+class Pairs:
+    """(image, label) pairs out of the dict batches, re-iterable like the loader itself."""
+
+    def __init__(self, batches: TensorBatches) -> None:
+        self.batches = batches
+
+    def __iter__(self):
+        return ((b["image"], b["label"]) for b in self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
 def make(n=10, bs=4, **kw):
     images = torch.arange(n, dtype=torch.float16).view(n, 1, 1, 1)
-    return TensorBatches(images, torch.arange(n), bs, **kw)
+    return Pairs(TensorBatches({"image": images, "label": torch.arange(n)}, bs, **kw))
 
 
 def test_batches_cover_every_item_once_and_cast_to_float32():
@@ -32,3 +46,12 @@ def test_shuffle_is_seeded_per_epoch():
 def test_drop_last_and_unshuffled_order():
     assert len(make(drop_last=True, shuffle=False)) == 2
     assert torch.equal(torch.cat([y for _, y in make(shuffle=False)]), torch.arange(10))
+
+
+def test_every_named_tensor_is_cut_alike_and_lengths_must_agree():
+    a = torch.arange(12, dtype=torch.float32).view(12, 1, 1, 1)
+    batches = list(TensorBatches({"a": a, "b": -a, "label": torch.arange(12)}, 5, shuffle=True, seed=2))
+    assert [sorted(b) for b in batches] == [["a", "b", "label"]] * 3
+    assert all(torch.equal(b["a"], -b["b"]) and torch.equal(b["a"].view(-1).long(), b["label"]) for b in batches)
+    with pytest.raises(ValueError, match="one length"):
+        TensorBatches({"a": a, "b": a[:5]}, 4, shuffle=False)

@@ -10,7 +10,7 @@ from conftest import run_cfg
 from omegaconf import OmegaConf
 from test_models import ROOT_MODELS
 
-from aegan.models.gan import gradient_penalty
+from aegan.models.adversarial import gradient_penalty
 from aegan.models.registry import build_module, load_module
 from aegan.training.fit import fit
 from aegan.training.trainer_args import resolve_precision

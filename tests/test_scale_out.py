@@ -21,15 +21,16 @@ def test_ddp_shards_are_disjoint_equal_and_reshuffled_per_epoch():
     epoch = {"n": 0}
 
     def seen(rank: int) -> list[int]:
-        batches = TensorBatches(images, targets, 8, shuffle=True, seed=1, epoch=lambda: epoch["n"], shard=(rank, 2))
-        return [int(v) for x, _ in batches for v in x.flatten()]
+        tensors = {"image": images, "label": targets}
+        batches = TensorBatches(tensors, 8, shuffle=True, seed=1, epoch=lambda: epoch["n"], shard=(rank, 2))
+        return [int(v) for b in batches for v in b["image"].flatten()]
 
     first = [seen(0), seen(1)]
     assert len(first[0]) == len(first[1]) == 51  # 103 // 2: equal step counts on every rank
     assert not set(first[0]) & set(first[1])
     epoch["n"] = 1
     assert seen(0) != first[0]
-    assert len(TensorBatches(images, targets, 8, shuffle=False, shard=(1, 2))) == 7
+    assert len(TensorBatches({"image": images, "label": targets}, 8, shuffle=False, shard=(1, 2))) == 7
 
 
 def test_ddp_trains_on_two_gloo_processes(root, fashion_prepared, tmp_path):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import platform
 import resource
 import time
+from collections.abc import Callable
 from pathlib import Path
 from statistics import median
 from typing import Any
@@ -22,6 +23,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from aegan.data.datamodule import PreparedDataModule
+from aegan.errors import ConfigError
 from aegan.io import atomic_path, atomic_write_json
 from aegan.models.registry import build_module
 from aegan.training.fit import lightning_log_every
@@ -86,30 +88,46 @@ def aegan_throughput(
     return timer.count * k * batch_size / (timer.end - timer.start)
 
 
+def _bare_gan_step(module: Any, optimizers: list[torch.optim.Optimizer], x: torch.Tensor, step: int) -> None:
+    opt_g, opt_d = optimizers
+    with torch.no_grad():
+        fake = module(module.noise(len(x)))
+    d_loss, _ = module.critic_loss(x, fake)
+    opt_d.zero_grad(set_to_none=True)
+    d_loss.backward()
+    opt_d.step()
+    module.clip_critic()
+    if (step + 1) % module.n_critic == 0:
+        module.critic.requires_grad_(False)  # as a careful hand-written loop does: no critic weight grads here
+        g_loss = module.generator_loss(module(module.noise(len(x))))
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+        module.critic.requires_grad_(True)
+
+
+def _bare_loss_step(loss: Callable[[Any, torch.Tensor], torch.Tensor]) -> Callable[..., None]:
+    def step(module: Any, optimizers: list[torch.optim.Optimizer], x: torch.Tensor, index: int) -> None:
+        (opt,) = optimizers
+        opt.zero_grad(set_to_none=True)
+        loss(module, x).backward()
+        opt.step()
+
+    return step
+
+
+# The reference loops, one per family, written out without Lightning (what aegan's step is timed against).
+BARE_STEPS: dict[str, Callable[..., None]] = {
+    "gan": _bare_gan_step,
+    "autoencoder": _bare_loss_step(lambda module, x: module.step(x, noisy=True).loss),
+    "vae": _bare_loss_step(lambda module, x: module.step(x).loss),
+}
+
+
 def _bare_step(module: Any, optimizers: list[torch.optim.Optimizer], x: torch.Tensor, step: int) -> None:
-    """One training step of the family, written out without Lightning."""
-    if module.family == "gan":
-        opt_g, opt_d = optimizers
-        with torch.no_grad():
-            fake = module(module.noise(len(x)))
-        d_loss, _ = module.critic_loss(x, fake)
-        opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        opt_d.step()
-        module.clip_critic()
-        if (step + 1) % module.n_critic == 0:
-            module.critic.requires_grad_(False)  # as a careful hand-written loop does: no critic weight grads here
-            g_loss = module.generator_loss(module(module.noise(len(x))))
-            opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-            opt_g.step()
-            module.critic.requires_grad_(True)
-        return
-    (opt,) = optimizers
-    out = module.step(x, noisy=True) if module.family == "autoencoder" else module.step(x)
-    opt.zero_grad(set_to_none=True)
-    out.loss.backward()
-    opt.step()
+    if module.family not in BARE_STEPS:
+        raise ConfigError(f"aegan bench has no reference loop for the {module.family} family yet")
+    BARE_STEPS[module.family](module, optimizers, x, step)
 
 
 def bare_throughput(
@@ -212,8 +230,7 @@ class SyntheticData(PreparedDataModule):
         self.steps_per_execution, self.shape = steps_per_execution, shape
         generator = torch.Generator().manual_seed(0)
         images = torch.rand(n, *shape, generator=generator) * 2 - 1
-        labels = torch.zeros(n, dtype=torch.int64)
-        self.splits = {"train": (images, labels), "val": (images[:8], labels[:8])}
+        self.splits = {"train": {"image": images}, "val": {"image": images[:8]}}
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

@@ -3,10 +3,10 @@
 aegan train [hydra overrides]         one training run (Hydra; -m for a multirun sweep)
 aegan params [overrides] [--check]    compose conf/pipeline.yaml into params.yaml (or check it is current)
 aegan stage <name> [args]             a DVC stage: download/prepare/classifier/reference <data>,
-                                      train/evaluate <model> <data>, summary, report
+                                      train/evaluate/anomaly <model> <data>, summary, report
 aegan options                         the datasets and models conf/ offers
 aegan summary                         the results table of metrics/
-aegan generate|reconstruct|interpolate|arithmetic|latent-map (--ckpt PATH | --run-id ID | --model-uri URI)
+aegan generate|reconstruct|interpolate|arithmetic|latent-map|translate (--ckpt PATH | --run-id ID | --model-uri URI)
                                       pictures of a trained model's latent space (PNG/GIF)
 """
 
@@ -101,6 +101,7 @@ def _stage(args: argparse.Namespace) -> int:
         "reference": 1,
         "train": 2,
         "evaluate": 2,
+        "anomaly": 2,
         "summary": 0,
         "report": 0,
     }
@@ -143,6 +144,8 @@ def _latent_tool(args: argparse.Namespace) -> int:
         paths = tools.interpolate(loaded, out, args.pairs or None, steps=args.steps, mode=args.mode, seed=args.seed)
     elif args.command == "arithmetic":
         paths = tools.arithmetic(loaded, out, args.attribute, n=args.n)
+    elif args.command == "translate":
+        paths = tools.translate(loaded, out, n=args.n, inputs=[Path(p) for p in args.input or []])
     else:
         paths = tools.latent_map(loaded, out, n=args.n, seed=args.seed)
     for path in paths:
@@ -157,6 +160,11 @@ def _bench(args: argparse.Namespace) -> int:
     from aegan.config import project_root
 
     root = project_root()
+    for group, names in (("model", args.models), ("data", [args.data])):
+        known = sorted(p.stem for p in (root / "conf" / group).glob("*.yaml"))
+        unknown = [name for name in names if name not in known]
+        if unknown:  # before any model is timed, not after the first
+            raise AeganError(f"unknown {group} {', '.join(map(repr, unknown))}; valid: {', '.join(known)}")
     out = Path(args.out) if args.out else root / "reports" / "bench"
     if args.scaling:
         frame = run_scaling(root, args.models, args.sizes, args.image_sizes, out)
@@ -192,14 +200,14 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"aegan: error: {self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
-def _count(limit: int) -> Callable[[str], int]:
+def _count(limit: int, least: int = 1) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if not 1 <= value <= limit:
-            raise argparse.ArgumentTypeError(f"{value} is out of range: give 1 to {limit}")
+        if not least <= value <= limit:
+            raise argparse.ArgumentTypeError(f"{value} is out of range: give {least} to {limit}")
         return value
 
     return parse
@@ -219,6 +227,7 @@ def _add_latent_tools(sub: argparse._SubParsersAction) -> None:
         "interpolate": ("morph between test images (or random latent points): strip + GIF", 0, 0),
         "arithmetic": ("add an attribute vector (CelebA attribute or class) to codes", 8, 100),
         "latent-map": ("t-SNE of test-split codes coloured by label (2-D latents: also a grid)", 2000, 60_000),
+        "translate": ("translation models: test inputs / outputs / targets, or --input images", 32, 1_000),
     }
     for name, (text, n, most) in helps.items():
         p = sub.add_parser(name, help=text)
@@ -239,6 +248,8 @@ def _add_latent_tools(sub: argparse._SubParsersAction) -> None:
             p.add_argument("--mode", choices=["linear", "spherical"], default="linear")
         if name == "arithmetic":
             p.add_argument("--attribute", required=True, help="CelebA attribute (e.g. Smiling) or class name/index")
+        if name == "translate":
+            p.add_argument("--input", nargs="+", help="image files to translate instead (e.g. an edge drawing)")
         p.set_defaults(func=_latent_tool)
 
 
@@ -252,7 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_params)
     s = sub.add_parser("stage", help="run one DVC stage")
     s.add_argument(
-        "name", choices=["download", "prepare", "classifier", "reference", "train", "evaluate", "summary", "report"]
+        "name",
+        choices=["download", "prepare", "classifier", "reference", "train", "evaluate", "anomaly", "summary", "report"],
     )
     s.add_argument("args", nargs="*")
     s.set_defaults(func=_stage)
@@ -263,20 +275,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_latent_tools(sub)
     b = sub.add_parser("bench", help="training throughput: aegan vs a bare PyTorch loop; FID feature throughput")
     b.add_argument("--models", nargs="+", default=["dense_ae", "vae", "dcgan"])
-    b.add_argument("--batch-sizes", nargs="+", type=int, default=[128, 32])
-    b.add_argument("--warmup", type=int, default=32, help="optimiser steps before timing")
-    b.add_argument("--steps", type=int, default=320, help="optimiser steps timed")
-    b.add_argument("--repeats", type=int, default=3, help="paired bare/aegan repeats; medians are reported")
+    b.add_argument("--batch-sizes", nargs="+", type=_count(65_536), default=[128, 32])
+    b.add_argument("--warmup", type=_count(100_000, least=0), default=32, help="optimiser steps before timing")
+    b.add_argument("--steps", type=_count(1_000_000), default=320, help="optimiser steps timed")
+    b.add_argument("--repeats", type=_count(100), default=3, help="paired bare/aegan repeats; medians are reported")
     b.add_argument(
-        "--steps-per-execution", nargs="+", type=int, help="values to compare (default: the trainer config's)"
+        "--steps-per-execution",
+        nargs="+",
+        type=_count(1_024),
+        help="values to compare (default: the trainer config's)",
     )
     b.add_argument("--data", default="fashion_mnist")
-    b.add_argument("--inception-images", type=int, default=32, help="0 skips the Inception timing")
+    b.add_argument("--inception-images", type=_count(50_000, least=0), default=32, help="0 skips the Inception timing")
     b.add_argument("--out", help="default reports/bench/")
     b.add_argument("--scaling", action="store_true", help="instead: epoch time vs dataset size and image size")
     b.add_argument("--tuning", action="store_true", help="instead: what each CPU setting gives the bare loop")
-    b.add_argument("--sizes", nargs="+", type=int, default=[256, 512, 1024], help="--scaling: training images")
-    b.add_argument("--image-sizes", nargs="+", type=int, default=[28, 64], help="--scaling: image sizes")
+    b.add_argument(
+        "--sizes", nargs="+", type=_count(1_000_000), default=[256, 512, 1024], help="--scaling: training images"
+    )
+    b.add_argument("--image-sizes", nargs="+", type=_count(1_024), default=[28, 64], help="--scaling: image sizes")
     b.set_defaults(func=_bench)
     return parser
 

@@ -7,7 +7,10 @@ the one-run config from params.yaml with `run_config`, so both paths train from 
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +18,8 @@ from pathlib import Path
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from aegan.errors import ConfigError
+from aegan.errors import ConfigError, OutputError
+from aegan.io import atomic_write_json
 
 PARAMS_HEADER = (
     "# Generated from conf/pipeline.yaml by `aegan params` (or `dvc exp run -S ...`). Do not edit by hand:\n"
@@ -127,7 +131,8 @@ def load_params(root: Path, as_dict: bool = False) -> DictConfig | dict:
         raise ConfigError(f"{path} is not valid YAML ({' '.join(str(exc).split())}): run `aegan params`") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path} holds no mapping of parameters: run `aegan params` to compose it from conf/")
-    unknown = sorted(_key_paths(data) - _known_keys(root, _conf_stamp(root)))
+    free = ("pipeline.derived.", "pipeline.translations.")  # the user's own entries: checked by check_pipeline
+    unknown = sorted(k for k in _key_paths(data) - _known_keys(root, _conf_stamp(root)) if not k.startswith(free))
     if unknown and all(key.startswith("trainer.") for key in unknown):  # Lightning arguments added with `+`
         from aegan.training.trainer_args import lightning_trainer_keys
 
@@ -137,7 +142,37 @@ def load_params(root: Path, as_dict: bool = False) -> DictConfig | dict:
             f"{path} has key(s) conf/ does not define: {', '.join(unknown[:5])}; check the spelling "
             "(`aegan params` recomposes the file from conf/, where new keys belong)"
         )
+    check_pipeline(data, path)
     return data if as_dict else OmegaConf.create(data)
+
+
+def check_pipeline(params: dict, path: Path) -> None:
+    """The translation entries of `pipeline` agree with each other and with the datasets (dvc.yaml builds
+    its stages from them: a wrong base would wire a stage to another dataset's outputs)."""
+    pipeline = params.get("pipeline") or {}
+    datasets, derived = params.get("datasets") or {}, pipeline.get("derived") or {}
+    for name, base in derived.items():
+        declared = ((datasets.get(name) or {}).get("base") or {}).get("name")
+        if declared is None:
+            raise ConfigError(f"{path}: pipeline.derived.{name}: {name} is not a translation dataset under datasets")
+        if base != declared or base not in (pipeline.get("datasets") or []):
+            raise ConfigError(
+                f"{path}: pipeline.derived.{name} is {base!r}, but {name} is made from {declared!r}, which must "
+                "also be in pipeline.datasets"
+            )
+    extra = sorted(set(pipeline.get("anomaly_models") or []) - set(pipeline.get("models") or []))
+    if extra:
+        raise ConfigError(f"{path}: pipeline.anomaly_models has {extra}, which pipeline.models does not")
+    for name, entry in (pipeline.get("translations") or {}).items():
+        if not isinstance(entry, dict) or not {"model", "data", "base"} <= set(entry):
+            raise ConfigError(f"{path}: pipeline.translations.{name} needs model, data and base, got {entry!r}")
+        if entry["data"] not in derived or derived[entry["data"]] != entry["base"]:
+            raise ConfigError(
+                f"{path}: pipeline.translations.{name}: data {entry['data']!r} with base {entry['base']!r} is not "
+                f"in pipeline.derived ({derived})"
+            )
+        if entry["model"] not in (params.get("models") or {}):
+            raise ConfigError(f"{path}: pipeline.translations.{name}: unknown model {entry['model']!r}")
 
 
 def _key_paths(tree: dict, prefix: str = "") -> set[str]:
@@ -155,12 +190,21 @@ def _conf_stamp(root: Path) -> tuple:
 
 
 @functools.lru_cache(maxsize=4)
-def _known_keys(root: Path, _stamp: tuple) -> frozenset[str]:
-    """Every key the pipeline composes, and those an experiment profile (conf/experiment/, global package) adds."""
+def _known_keys(root: Path, stamp: tuple) -> frozenset[str]:
+    """Every key the pipeline composes, and those an experiment profile (conf/experiment/, global package) adds.
+
+    Composing conf/ takes about a second, in every stage process: the key set is kept in the user's cache
+    directory under a digest of conf/'s paths and modification times."""
+    digest = hashlib.sha256(repr((str(root.resolve()), stamp)).encode()).hexdigest()[:24]
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "aegan" / f"conf-keys-{digest}.json"
+    with contextlib.suppress(OSError, ValueError):
+        return frozenset(json.loads(cache.read_text()))
     keys = _key_paths(render_params(root))
     for profile in (root / "conf" / "experiment").glob("*.yaml"):
         content = yaml.safe_load(profile.read_text()) or {}
         keys |= _key_paths({k: v for k, v in content.items() if k != "defaults"})
+    with contextlib.suppress(OSError, OutputError):  # a read-only home only costs the second next time
+        atomic_write_json(cache, sorted(keys))
     return frozenset(keys)
 
 
@@ -170,27 +214,29 @@ def _pick(table: DictConfig, name: str, what: str) -> DictConfig:
     return table[name]
 
 
-def run_config(params: DictConfig, model: str | None, data: str) -> DictConfig:
-    """The one-run config (same keys as conf/config.yaml) for (model, data) out of params.yaml."""
+def run_config(params: DictConfig, model: str | None, data: str, trains: bool = True) -> DictConfig:
+    """The one-run config (same keys as conf/config.yaml) for (model, data) out of params.yaml; `trains`:
+    whether the caller trains (the trainer is checked, which needs Lightning), not so for download/prepare."""
     cfg = {key: params[key] for key in RUN_KEYS}
     cfg["data"] = _pick(params.datasets, data, "dataset")
     if model is not None:
         cfg["model"] = _pick(params.models, model, "model")
     cfg["ckpt_path"] = None
     run = OmegaConf.create(OmegaConf.to_container(OmegaConf.create(cfg), resolve=True))
-    validate(run)
+    validate(run, trains)
     return run
 
 
-def validate(cfg: DictConfig) -> None:
+def validate(cfg: DictConfig, trains: bool = True) -> None:
     """Catch config mistakes before any work starts, naming the key and what is allowed."""
-    from aegan.models.registry import FAMILIES
 
     def positive(key: str, value: object) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ConfigError(f"{key} must be a positive integer, got {value!r}")
 
     if "model" in cfg:
+        from aegan.models.registry import FAMILIES
+
         family = cfg.model.get("family")
         if family not in FAMILIES:
             raise ConfigError(f"model.family {family!r} is unknown; valid: {sorted(FAMILIES)}")
@@ -198,8 +244,8 @@ def validate(cfg: DictConfig) -> None:
         if "latent_dim" in cfg.model:
             positive("model.latent_dim", cfg.model.latent_dim)
     data = cfg.data
-    if data.kind not in ("idx", "image_folder"):
-        raise ConfigError(f"data.kind must be 'idx' or 'image_folder', got {data.kind!r}")
+    if data.kind not in ("idx", "image_folder", "translation"):
+        raise ConfigError(f"data.kind must be 'idx', 'image_folder' or 'translation', got {data.kind!r}")
     positive("data.image_size", data.image_size)
     if data.channels not in (1, 3):
         raise ConfigError(f"data.channels must be 1 or 3, got {data.channels!r}")
@@ -210,6 +256,8 @@ def validate(cfg: DictConfig) -> None:
         positive("trainer.max_epochs", cfg.trainer.max_epochs)
     if not isinstance(cfg.get("seed"), int) or isinstance(cfg.get("seed"), bool) or cfg.seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {cfg.get('seed')!r}")
+    if not trains:
+        return
     from aegan.training.trainer_args import trainer_kwargs
 
     trainer_kwargs(cfg.trainer)  # unknown trainer keys are refused with the valid list
@@ -247,17 +295,31 @@ def check_model_fits_data(cfg: DictConfig) -> None:
     latent size, channel list or image size that do not fit fail now, not minutes into training."""
     import torch
 
-    from aegan.models.registry import build_module
+    from aegan.models.registry import FAMILIES, build_module
 
     shape = (int(cfg.data.channels), int(cfg.data.image_size), int(cfg.data.image_size))
+    family = FAMILIES[cfg.model.family]
+    if family.capabilities.translate != (cfg.data.kind == "translation"):
+        raise ConfigError(
+            f"model {cfg.model.name} translates images and needs a translation dataset (data.kind: translation, "
+            f"e.g. data=edges2fashion); {cfg.data.name} is not one"
+            if family.capabilities.translate
+            else f"model {cfg.model.name} does not translate images; {cfg.data.name} is a translation task "
+            "dataset, for the translation models (e.g. model=pix2pix)"
+        )
+    if family.capabilities.translate:
+        from aegan.data.tasks import pairing
+
+        if pairing(cfg.data) != family.pairing:
+            raise ConfigError(
+                f"model {cfg.model.name} learns from {family.pairing} images; {cfg.data.name} is a task of "
+                f"{pairing(cfg.data)} images (pix2pix: paired tasks such as edges2fashion; cyclegan: unpaired "
+                "ones such as sneaker2boot)"
+            )
     try:
         module = build_module(OmegaConf.to_container(cfg.model, resolve=True), shape).eval()
         with torch.no_grad():
-            if module.capabilities.encode:
-                out = module(torch.zeros(2, *shape))
-            else:
-                out = module(torch.zeros(2, module.latent_dim))
-                module.critic(out)
+            out = module.dry_run()
     except (ConfigError, RuntimeError, ValueError, TypeError, KeyError) as exc:
         raise ConfigError(f"model {cfg.model.name} does not fit {cfg.data.name} images {shape}: {exc}") from exc
     if tuple(out.shape[1:]) != shape:

@@ -35,3 +35,8 @@ class TrainingDivergedError(AeganError):
 
 class TrackingError(AeganError):
     """The MLflow backend cannot take writes (server down, database locked or corrupt)."""
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message (its class name when empty): what a one-line error quotes."""
+    return (str(exc).strip().splitlines() or [exc.__class__.__name__])[0][:limit]

@@ -1,7 +1,8 @@
 """The trained model as an MLflow model (PyTorch flavour, usable through `mlflow.pyfunc` and `mlflow models serve`).
 
 Families that sample (GANs, VAEs) are logged as a generator: latent codes (n, latent_dim) -> images
-(n, C, H, W) in [-1, 1]. The others (autoencoders) as a reconstructor: images -> images. The network is
+(n, C, H, W) in [-1, 1]; those that translate (Pix2Pix) as a translator: input images -> output images;
+the others (autoencoders) as a reconstructor: images -> images. The network is
 pickled with its aegan classes, so loading needs aegan installed (the project's venv); the checkpoint
 (`checkpoints/model.ckpt`) stays beside it for resuming and the latent tools.
 """
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aegan.errors import ConfigError, TrackingError
+from aegan.errors import ConfigError, TrackingError, first_line
 
 ARTIFACT = "model"
 REQUIREMENTS = ("torch", "lightning", "omegaconf", "numpy")
@@ -31,6 +32,17 @@ class Generator(torch.nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.module.decode(z.float())
+
+
+class Translator(torch.nn.Module):
+    """Input images in [-1, 1] (edge maps, low-resolution or masked images) -> translated images."""
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module.translate(x.float())
 
 
 class Reconstructor(torch.nn.Module):
@@ -50,10 +62,12 @@ def servable(module: torch.nn.Module, image_shape: tuple[int, int, int]) -> tupl
     if module.capabilities.sample:
         example = rng.standard_normal((2, module.latent_dim)).astype(np.float32)
         return Generator(module).eval(), example, (-1, *image_shape)
+    example = rng.uniform(-1, 1, (2, *image_shape)).astype(np.float32)
+    if module.capabilities.translate:
+        return Translator(module).eval(), example, (-1, *image_shape)
     if module.capabilities.encode:
-        example = rng.uniform(-1, 1, (2, *image_shape)).astype(np.float32)
         return Reconstructor(module).eval(), example, (-1, *image_shape)
-    raise ConfigError(f"a {module.family} model neither samples nor reconstructs: nothing to serve")
+    raise ConfigError(f"a {module.family} model neither samples, translates nor reconstructs: nothing to serve")
 
 
 def signature(example: np.ndarray, output_shape: tuple):
@@ -126,7 +140,7 @@ def run_of_model_uri(model_uri: str, uri: str) -> str:
     except ConfigError:
         raise
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+        first = first_line(exc)
         raise TrackingError(f"{model_uri} not found at {uri} ({first}); the MLflow UI lists them under Models") from exc
     if not found.run_id:
         raise ConfigError(f"{model_uri} was not logged by an aegan run (no run id)")

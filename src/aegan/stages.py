@@ -1,11 +1,12 @@
 """DVC stage entry points: each reads params.yaml and does one step of the pipeline.
 
 download <data>          data/raw/<data>/
-prepare <data>           data/prepared/<data>/
+prepare <data>           data/prepared/<data>/ (a translation task: from its base's prepared data)
 train <model> <data>     models/<model>/<data>/
 classifier <data>        models/domain_classifier/<data>/ + metrics/domain_classifier/<data>.json
 reference <data>         data/reference/<data>/<backbone>.pt (real test-image features per FID backbone)
 evaluate <model> <data>  metrics/<model>/<data>.json (all), scores/<model>/<data>.json (headline) + reports/...
+anomaly <model> <data>   models/<model>/<data>/anomaly/ + metrics/anomaly/<model>/<data>.json (encoders)
 summary                  reports/summary.md, summary.csv (and the table on stdout)
 report                   reports/index.html (one self-contained page, also an MLflow artifact)
 """
@@ -14,49 +15,50 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from omegaconf import OmegaConf
 
 from aegan.config import load_params, project_root, resolve_path, run_config
-from aegan.data.prepare import prepare_dataset, read_split
-from aegan.data.sources import download_dataset
 from aegan.errors import ConfigError
 from aegan.io import atomic_dir, atomic_write_json
-from aegan.models.inference import reconstruct
-from aegan.models.registry import load_module
-from aegan.reports.grids import reconstruction_grid, save_grid
-from aegan.reports.summary import headline_scores, write_summary
-from aegan.tracking import client, ensure_experiment, mlflow_logger, tracking_uri
-from aegan.tracking import flatten as tracking_flatten
+
+if TYPE_CHECKING:
+    import torch
+
+# Each stage imports what it uses: a stage is one process, and summary/report/download need neither
+# torch nor Lightning (seconds of start-up each, in every `dvc repro`).
 
 
-def _setup(model: str | None, data: str):
+def _setup(model: str | None, data: str, trains: bool = True):
     root = project_root()
-    cfg = run_config(load_params(root), model, data)  # type: ignore[arg-type]
+    cfg = run_config(load_params(root), model, data, trains)  # type: ignore[arg-type]
     return root, cfg
 
 
 def download(data: str) -> Path:
-    root, cfg = _setup(None, data)
+    from aegan.data.sources import download_dataset
+
+    root, cfg = _setup(None, data, trains=False)
     dest = download_dataset(cfg.data, resolve_path(root, cfg.paths.raw_dir), cfg.paths.mirror_dir)
     print(f"download: {cfg.data.name} -> {dest}")
     return dest
 
 
 def prepare(data: str) -> Path:
-    root, cfg = _setup(None, data)
-    dest = prepare_dataset(
-        cfg.data,
-        resolve_path(root, cfg.paths.raw_dir),
-        resolve_path(root, cfg.paths.prepared_dir),
-        cfg.limits,
-        cfg.seed,
-    )
+    """A dataset from its raw files, or a translation task from its prepared base dataset."""
+    from aegan.data.prepare import prepare_dataset, prepare_translation
+
+    root, cfg = _setup(None, data, trains=False)
+    prepared = resolve_path(root, cfg.paths.prepared_dir)
+    if cfg.data.kind == "translation":
+        dest = prepare_translation(cfg.data, prepared / cfg.data.base.name, prepared, cfg.seed)
+    else:
+        dest = prepare_dataset(cfg.data, resolve_path(root, cfg.paths.raw_dir), prepared, cfg.limits, cfg.seed)
     manifest = json.loads((dest / "manifest.json").read_text())
     counts = ", ".join(f"{k} {v['count']}" for k, v in manifest["splits"].items())
-    print(f"prepare: {data} -> {dest} ({counts}; skipped {manifest['skipped']['count']})")
+    skipped = manifest.get("skipped", {}).get("count", 0)
+    print(f"prepare: {data} -> {dest} ({counts}; skipped {skipped})")
     return dest
 
 
@@ -74,11 +76,15 @@ def train(model: str, data: str) -> dict:
 
 
 def _device(cfg) -> torch.device:
+    import torch
+
     use_gpu = cfg.trainer.accelerator != "cpu" and torch.cuda.is_available()
     return torch.device("cuda" if use_gpu else "cpu")
 
 
 def _split(prepared: Path, name: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+    from aegan.data.prepare import read_split
+
     data = read_split(prepared, name)
     return data["images"].float(), data.get("labels", data.get("attributes"))
 
@@ -90,12 +96,13 @@ def classifier_path(cfg, root: Path, data: str) -> Path:
 def classifier(data: str) -> dict:
     """Train the dataset's domain classifier (FID backbone, mode coverage); its accuracy is a metric."""
     from aegan.metrics.domain_classifier import train_classifier
+    from aegan.tracking import flatten, mlflow_logger, tracking_uri
 
     root, cfg = _setup(None, data)
     tags = {"model": "domain_classifier", "dataset": data, "source": "dvc"}
     uri = tracking_uri(cfg.logger, root)
     logger = mlflow_logger(uri, cfg.logger.experiment_name, f"domain_classifier-{data}", tags)
-    logger.log_hyperparams(tracking_flatten(cfg.evaluation.domain_classifier))
+    logger.log_hyperparams(flatten(cfg.evaluation.domain_classifier))
     prepared = resolve_path(root, cfg.paths.prepared_dir) / data
     scores = train_classifier(
         OmegaConf.to_container(cfg.evaluation.domain_classifier, resolve=True),
@@ -113,6 +120,11 @@ def classifier(data: str) -> dict:
     return scores
 
 
+def _domain_dataset(cfg) -> str:
+    """The dataset whose classifier and real features judge cfg.data's images: its own, or a task's base."""
+    return cfg.data.base.name if cfg.data.kind == "translation" else cfg.data.name
+
+
 def _backbones(cfg, root: Path, data: str, device: torch.device) -> tuple[dict, Any]:
     from aegan.metrics.domain_classifier import load_classifier
     from aegan.metrics.features import build_backbone
@@ -123,6 +135,8 @@ def _backbones(cfg, root: Path, data: str, device: torch.device) -> tuple[dict, 
 
 def reference(data: str) -> Path:
     """Features of the real test images (the first evaluation.n_real) per backbone, computed once."""
+    import torch
+
     from aegan.metrics.features import batch_size_for, extract_features
 
     root, cfg = _setup(None, data)
@@ -143,16 +157,22 @@ def reference(data: str) -> Path:
 
 def evaluate(model: str, data: str) -> dict:
     """Score one trained model with the shared protocol (metrics/evaluate.py); log to its MLflow run."""
+    import torch
+
+    from aegan.data.prepare import read_manifest, read_split
     from aegan.metrics.evaluate import (
         EvaluationInputs,
-        anomaly_config,
         encoder_metrics,
         ex_post_sampler_metrics,
         load_real_features,
         numeric_leaves,
         sample_metrics,
     )
-    from aegan.training.fit import fit
+    from aegan.models.inference import reconstruct
+    from aegan.models.registry import load_module
+    from aegan.reports.grids import reconstruction_grid, save_grid, strips_grid
+    from aegan.reports.summary import headline_scores
+    from aegan.tracking import client
 
     root, cfg = _setup(model, data)
     device = _device(cfg)
@@ -166,13 +186,16 @@ def evaluate(model: str, data: str) -> dict:
     prepared = resolve_path(root, cfg.paths.prepared_dir) / data
     test_split = _split(prepared, "test")
     train_split = _split(prepared, "train") if module.capabilities.encode else None  # only encoders use it
-    backbones, domain = _backbones(cfg, root, data, device)
-    n_real = min(int(cfg.evaluation.n_real), len(test_split[0]))
+    domain_of = _domain_dataset(cfg)  # a translation task is judged against its base dataset's images
+    backbones, domain = _backbones(cfg, root, domain_of, device)
+    base_test = read_manifest(resolve_path(root, cfg.paths.prepared_dir) / domain_of)["splits"]["test"]["count"]
+    n_real = min(int(cfg.evaluation.n_real), base_test)  # the reference stage's count
+    reference = resolve_path(root, cfg.paths.reference_dir) / domain_of
     inputs = EvaluationInputs(
         train=train_split,
         test=test_split,
         backbones=backbones,
-        real_features=load_real_features(resolve_path(root, cfg.paths.reference_dir) / data, list(backbones), n_real),
+        real_features=load_real_features(reference, list(backbones), n_real),
         classifier=domain,
         device=device,
     )
@@ -182,14 +205,6 @@ def evaluate(model: str, data: str) -> dict:
     metrics: dict = {"train": {"epochs": run["epochs"]}}
     grids = []
     if module.capabilities.encode:
-        labels = train_split[1]
-        n_classes = int(labels.max()) + 1 if labels is not None and labels.dim() == 1 else None
-        anomaly_cfg = anomaly_config(cfg, n_classes)
-        if anomaly_cfg is not None:
-            # A copy of the model trained without the held-out class (resumable like any run).
-            record = fit(anomaly_cfg, run_dir / "anomaly", root, tags={"source": "dvc", "purpose": "anomaly"})
-            inputs.extras["anomaly_module"] = load_module(run_dir / "anomaly" / "model.ckpt").to(device)
-            print(f"evaluate: anomaly model without class {anomaly_cfg.data.exclude_class}: run {record['run_id']}")
         torch.manual_seed(cfg.seed)
         metrics.update(encoder_metrics(module, inputs, cfg.evaluation))
         test = test_split[0][:64]
@@ -202,7 +217,19 @@ def evaluate(model: str, data: str) -> dict:
         sampled, samples = sample_metrics(module, inputs, cfg.evaluation)
         metrics.update(sampled)
         grids.append(save_grid(samples[:64], report_dir / "samples.png", nrow=8))
-    grids += latent_pictures(module.cpu(), model, data, prepared, report_dir, cfg.evaluation.pictures)
+    if module.capabilities.translate:
+        from aegan.metrics.translation import translation_metrics
+
+        test = read_split(prepared, "test")
+        translated = translation_metrics(
+            module, test, read_split(prepared, "train")["images"], cfg.data, inputs, cfg.evaluation
+        )
+        metrics.update(translated)
+        shown = {"input": test["inputs"][:64].to(device), "image": test["images"][:64].to(device)}
+        with torch.no_grad():
+            grids.append(strips_grid(module.translation_rows(shown), report_dir / "translations.png"))
+    if module.capabilities.encode or module.capabilities.sample:
+        grids += latent_pictures(module.cpu(), model, data, prepared, report_dir, cfg.evaluation.pictures)
     metrics_path = resolve_path(root, cfg.paths.metrics_dir) / model / f"{data}.json"
     atomic_write_json(metrics_path, metrics)
     atomic_write_json(resolve_path(root, cfg.paths.scores_dir) / model / f"{data}.json", headline_scores(metrics))
@@ -217,13 +244,49 @@ def evaluate(model: str, data: str) -> dict:
     return metrics
 
 
+def anomaly(model: str, data: str) -> dict:
+    """The anomaly-detection protocol of a model with an encoder: a copy trained with the model's own settings
+    on every class but evaluation.anomaly.held_out_class (resumable like any run), test images scored by
+    reconstruction error, the ROC AUC of the held-out class. Writes metrics/anomaly/<model>/<data>.json."""
+    import torch
+
+    from aegan.metrics.anomaly import anomaly_auc
+    from aegan.metrics.evaluate import anomaly_config
+    from aegan.models.registry import FAMILIES, load_module
+    from aegan.training.fit import fit
+
+    root, cfg = _setup(model, data)
+    if not FAMILIES[cfg.model.family].capabilities.encode:
+        raise ConfigError(
+            f"{model} has no encoder: the anomaly protocol scores reconstructions (pipeline.anomaly_models)"
+        )
+    prepared = resolve_path(root, cfg.paths.prepared_dir) / data
+    train_labels, (test_images, test_labels) = _split(prepared, "train")[1], _split(prepared, "test")
+    n_classes = int(train_labels.max()) + 1 if train_labels is not None and train_labels.dim() == 1 else None
+    derived = anomaly_config(cfg, n_classes)
+    out = model_dir(cfg, root, model, data) / "anomaly"
+    metrics_path = resolve_path(root, cfg.paths.metrics_dir) / "anomaly" / model / f"{data}.json"
+    if derived is None:  # switched off, or a dataset without classes: DVC still gets its (empty) outputs
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(out / "skipped.json", {"why": "evaluation.anomaly.enabled is false or no class labels"})
+        atomic_write_json(metrics_path, {})
+        return {}
+    record = fit(derived, out, root, tags={"source": "dvc", "purpose": "anomaly"})
+    module = load_module(out / "model.ckpt").to(_device(cfg))
+    torch.manual_seed(cfg.seed)
+    scores = {"anomaly": anomaly_auc(module, test_images, test_labels, int(derived.data.exclude_class))}
+    atomic_write_json(metrics_path, scores)
+    print(f"anomaly: {model} on {data} without class {derived.data.exclude_class}: {scores} (run {record['run_id']})")
+    return scores
+
+
 def latent_pictures(module, model: str, data: str, prepared: Path, out: Path, pictures) -> list[Path]:
     """The latent map (models with an encoder) and interpolation strips, for the report."""
     from aegan.reports import tools
 
     loaded = tools.Loaded(module, model, data, prepared)
     paths = tools.interpolate(loaded, out, steps=int(pictures.interpolation_steps))
-    if module.family in tools.ENCODER_FAMILIES:
+    if module.capabilities.encode:
         paths += tools.latent_map(loaded, out, n=int(pictures.latent_map_points))
     return paths
 
@@ -231,12 +294,14 @@ def latent_pictures(module, model: str, data: str, prepared: Path, out: Path, pi
 def report() -> Path:
     """reports/index.html: one self-contained page for the pipeline run, also logged to MLflow."""
     from aegan.reports.html import write_report
+    from aegan.tracking import client, ensure_experiment, tracking_uri
 
     root = project_root()
     params = load_params(root)
+    runs = [(m, d) for d in params.pipeline.datasets for m in params.pipeline.models]
+    runs += [(t.model, t.data) for t in (params.pipeline.get("translations") or {}).values()]
     path = write_report(
-        list(params.pipeline.models),
-        list(params.pipeline.datasets),
+        runs,
         resolve_path(root, params.paths.metrics_dir),
         resolve_path(root, params.paths.models_dir),
         resolve_path(root, params.paths.reports_dir),
@@ -252,6 +317,8 @@ def report() -> Path:
 
 
 def summary() -> str:
+    from aegan.reports.summary import write_summary
+
     root = project_root()
     params = load_params(root)
     text = write_summary(resolve_path(root, params.paths.metrics_dir), resolve_path(root, params.paths.reports_dir))

@@ -5,14 +5,16 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lightning.pytorch.loggers import MLFlowLogger
 from omegaconf import DictConfig, OmegaConf
 
-from aegan.errors import TrackingError
+from aegan.errors import TrackingError, first_line
+
+if TYPE_CHECKING:
+    from aegan.training.step_logger import StepLogger
 
 
 def tracking_uri(logger_cfg: DictConfig | dict, root: Path) -> str:
@@ -103,9 +105,7 @@ def check_tracking(uri: str, timeout: float = 10.0) -> None:
                 client(uri).search_experiments(max_results=1)
             _check_writable(uri)
     except Exception as exc:
-        message = str(exc).strip()
-        first_line = message.splitlines()[0] if message else exc.__class__.__name__
-        raise TrackingError(f"MLflow backend {uri} is not usable ({first_line}); {hint}") from exc
+        raise TrackingError(f"MLflow backend {uri} is not usable ({first_line(exc)}); {hint}") from exc
 
 
 def artifact_location(uri: str) -> str | None:
@@ -143,21 +143,12 @@ def ensure_experiment(uri: str, name: str) -> str:
         return experiment.experiment_id
 
 
-class StepLogger(MLFlowLogger):
-    """MLFlowLogger whose step axis is the optimiser steps of `step_module` (its `steps_total`), not
-    Lightning's batches, each of which holds trainer.steps_per_execution optimiser steps. A reference, not
-    a closure: DDP's spawned processes receive the logger pickled."""
-
-    step_module: Any = None
-
-    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        super().log_metrics(metrics, self.step_module.steps_total if self.step_module is not None else step)
-
-
 def mlflow_logger(
     uri: str, experiment: str, run_name: str, tags: dict[str, str], run_id: str | None = None
 ) -> StepLogger:
     """Lightning's MLFlowLogger on `uri` (see tracking_uri), after checking that the backend works."""
+    from aegan.training.step_logger import StepLogger  # Lightning: only where a run trains
+
     check_tracking(uri)
     ensure_experiment(uri, experiment)
     tags = {**dvc_tags(), **tags}

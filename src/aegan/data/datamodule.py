@@ -15,19 +15,24 @@ import torch
 from aegan.data.prepare import read_manifest, read_split
 from aegan.errors import ConfigError
 
+Batch = dict[str, torch.Tensor]
+
+# Names of the tensors of a prepared split inside a batch (`inputs`: the input images of a translation task).
+BATCH_KEYS = {"images": "image", "inputs": "input", "labels": "label", "attributes": "attributes"}
+
 
 class TensorBatches:
-    """Iterable of (images, targets) batches over in-memory tensors; reshuffled per epoch by seed+epoch.
+    """Iterable of batches, each a dict of named tensors (`{"image", "label"}`, `{"a", "b"}`, ...) cut from
+    in-memory tensors of one length; reshuffled per epoch by seed+epoch. Floating tensors come out float32.
 
-    With `shard=(rank, world_size)` (DDP) each process takes every world_size-th image of the epoch's
+    With `shard=(rank, world_size)` (DDP) each process takes every world_size-th item of the epoch's
     order, all shards cut to the same length so every rank runs the same number of steps (as
-    Lightning's DistributedSampler does with drop_last; the cut images differ from epoch to epoch).
+    Lightning's DistributedSampler does with drop_last; the cut items differ from epoch to epoch).
     """
 
     def __init__(
         self,
-        images: torch.Tensor,
-        targets: torch.Tensor,
+        tensors: Batch,
         batch_size: int,
         *,
         shuffle: bool,
@@ -36,38 +41,47 @@ class TensorBatches:
         drop_last: bool = False,
         shard: tuple[int, int] = (0, 1),
     ) -> None:
-        self.images, self.targets = images, targets
+        lengths = {len(t) for t in tensors.values()}
+        if len(lengths) != 1:
+            raise ValueError(f"the tensors of a batch must have one length, got {sorted(lengths)}")
+        self.tensors, self.length = tensors, lengths.pop()
         self.batch_size, self.shuffle, self.seed, self.epoch = batch_size, shuffle, seed, epoch
         self.drop_last, self.shard = drop_last, shard
 
     def _size(self) -> int:
-        return len(self.images) // self.shard[1]
+        return self.length // self.shard[1]
 
     def __len__(self) -> int:
         n = self._size()
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
+    @property
+    def items_per_epoch(self) -> int:
+        return self._size()
+
     def _order(self) -> torch.Tensor | None:
         rank, world = self.shard
-        n = len(self.images)
         if self.shuffle:
             generator = torch.Generator().manual_seed(self.seed + self.epoch())
-            order = torch.randperm(n, generator=generator)
+            order = torch.randperm(self.length, generator=generator)
         elif world > 1:
-            order = torch.arange(n)
+            order = torch.arange(self.length)
         else:
             return None
-        return order[rank::world][: self._size()].to(self.images.device)
+        return order[rank::world][: self._size()].to(next(iter(self.tensors.values())).device)
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def __iter__(self) -> Iterator[Batch]:
         order = self._order()
         for i in range(len(self)):
             if order is None:
-                sl = slice(i * self.batch_size, (i + 1) * self.batch_size)
-                yield self.images[sl].float(), self.targets[sl]
+                index: slice | torch.Tensor = slice(i * self.batch_size, (i + 1) * self.batch_size)
             else:
-                idx = order[i * self.batch_size : (i + 1) * self.batch_size]
-                yield self.images[idx].float(), self.targets[idx]
+                index = order[i * self.batch_size : (i + 1) * self.batch_size]
+            yield {key: _float32(t[index]) for key, t in self.tensors.items()}
+
+
+def _float32(t: torch.Tensor) -> torch.Tensor:
+    return t.float() if t.is_floating_point() else t
 
 
 class PreparedDataModule(L.LightningDataModule):
@@ -93,26 +107,24 @@ class PreparedDataModule(L.LightningDataModule):
         self.steps_per_execution = steps_per_execution
         self.exclude_class = exclude_class
         self.manifest = read_manifest(self.prepared_dir)
-        self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.splits: dict[str, Batch] = {}
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
         return tuple(self.manifest["splits"]["train"]["shape"][1:])  # type: ignore[return-value]
 
-    def load_split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    def load_split(self, name: str) -> Batch:
+        """The split's tensors under their batch names (BATCH_KEYS), on the training device."""
         if name not in self.splits:
             data = read_split(self.prepared_dir, name)
-            images = data["images"]
-            targets = data.get("labels", data.get("attributes"))
-            if targets is None:
-                targets = torch.zeros(len(images), dtype=torch.int64)
+            tensors = {BATCH_KEYS.get(key, key): t for key, t in data.items() if isinstance(t, torch.Tensor)}
             if self.exclude_class is not None and name != "test":
-                if "labels" not in data:
+                if "label" not in tensors:
                     raise ConfigError(f"{self.prepared_dir}: exclude_class needs class labels, this dataset has none")
-                keep = targets != self.exclude_class
-                images, targets = images[keep], targets[keep]
+                keep = tensors["label"] != self.exclude_class
+                tensors = {key: t[keep] for key, t in tensors.items()}
             device = self._device()
-            self.splits[name] = (images.to(device), targets.to(device))
+            self.splits[name] = {key: t.to(device) for key, t in tensors.items()}
         return self.splits[name]
 
     def _device(self) -> torch.device:
@@ -129,11 +141,9 @@ class PreparedDataModule(L.LightningDataModule):
         return self.trainer.current_epoch if self.trainer is not None else 0
 
     def batches(self, name: str, shuffle: bool = False, batch_size: int | None = None) -> TensorBatches:
-        images, targets = self.load_split(name)
         trainer = self.trainer
         return TensorBatches(
-            images,
-            targets,
+            self.load_split(name),
             batch_size or self.batch_size,
             shuffle=shuffle,
             seed=self.seed,

@@ -7,6 +7,7 @@ SourceUnavailableError that lists every way to provide the data.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import shutil
@@ -54,8 +55,33 @@ def kaggle_download(slug: str, dest_dir: Path, config_key: str) -> Path:
     return archives[0]
 
 
-def extract_archive(archive: Path, dest_dir: Path) -> None:
-    """Unpack a zip archive safely (no paths escaping `dest_dir`); a corrupt archive is DataFormatError."""
+def _unusable(path: Path, kind: str) -> str | None:
+    """Why a user-given input path cannot be read as a `kind` ("file" or "directory"), or None if it can."""
+    try:
+        path.resolve(strict=True)
+    except RuntimeError:  # Python < 3.13 reports a symlink loop this way
+        return "is a symbolic link loop"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "is a symbolic link loop"
+        return "does not exist" if isinstance(exc, FileNotFoundError) else f"cannot be read ({exc.strerror})"
+    if kind == "file" and path.is_dir():
+        return "is a directory, not an archive file"
+    if kind == "directory" and not path.is_dir():
+        return "is a file, not a directory"
+    if not os.access(path, os.R_OK | (os.X_OK if kind == "directory" else 0)):
+        return "cannot be read (permission denied)"
+    return None
+
+
+def extract_archive(archive: Path, dest_dir: Path, config_key: str = "datasets.<name>") -> None:
+    """Unpack a zip archive safely (no paths escaping `dest_dir`); a corrupt archive is DataFormatError,
+    one that cannot be read at all (missing, a directory, a link loop) a SourceUnavailableError."""
+    problem = _unusable(archive, "file")
+    if problem:
+        raise SourceUnavailableError(
+            f"the archive {archive} {problem}; set {config_key}.source.archive to the downloaded .zip"
+        )
     try:
         with zipfile.ZipFile(archive) as zf:
             bad = zf.testzip()
@@ -73,10 +99,13 @@ def extract_archive(archive: Path, dest_dir: Path) -> None:
         raise DataFormatError(f"{archive}: not a readable zip archive ({exc}); re-download it") from exc
 
 
-def copy_local_dir(source: Path, dest_dir: Path) -> None:
+def copy_local_dir(source: Path, dest_dir: Path, config_key: str = "datasets.<name>") -> None:
     """Copy a user-provided, already unpacked dataset folder (hard links when on the same file system)."""
-    if not source.is_dir():
-        raise SourceUnavailableError(f"local_dir {source} does not exist or is not a directory")
+    problem = _unusable(source, "directory")
+    if problem:
+        raise SourceUnavailableError(
+            f"local_dir {source} {problem}; set {config_key}.source.local_dir to the unpacked dataset folder"
+        )
 
     def link_or_copy(src: str, dst: str) -> None:
         try:

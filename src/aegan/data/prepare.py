@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from aegan.data.idx import read_idx
 from aegan.data.images import label_from_filename, load_image
-from aegan.errors import DataFormatError
+from aegan.errors import DataFormatError, first_line
 from aegan.io import atomic_dir, atomic_write_json, md5_file
 
 SPLITS = ("train", "val", "test")
@@ -149,8 +149,40 @@ def prepare_dataset(cfg: Any, raw_root: Path, prepared_root: Path, limits: Any, 
         raise DataFormatError(f"{raw} does not exist: run the download stage first (`dvc repro download@{cfg.name}`)")
     reader = _idx_splits if cfg.kind == "idx" else _image_folder_splits
     splits, info = reader(cfg, raw, seed)
-    dest = prepared_root / cfg.name
-    manifest: dict[str, Any] = {
+    for name in SPLITS:
+        if len(splits[name]["images"]) == 0:  # a model would train, then validate or score on nothing
+            raise DataFormatError(
+                f"{cfg.name}: the {name} split is empty ({sum(len(s['images']) for s in splits.values())} images "
+                "in all): add images or change data.split.val_fraction / test_fraction"
+            )
+    final = {}
+    for i, name in enumerate(SPLITS):
+        split = _limit(splits[name], (limits or {}).get(name), seed + i)
+        final[name] = {**split, "images": to_unit_range(split["images"], cfg.dtype)}
+    return write_prepared(prepared_root / cfg.name, final, _manifest_head(cfg, limits, seed, info))
+
+
+def prepare_translation(cfg: Any, base_prepared: Path, prepared_root: Path, seed: int) -> Path:
+    """A translation task (data/tasks.py) from the prepared base dataset `cfg.base`."""
+    from aegan.data.tasks import derive_split
+
+    base = read_manifest(base_prepared)
+    wanted = OmegaConf.to_container(cfg.base, resolve=True) if OmegaConf.is_config(cfg.base) else cfg.base
+    if base.get("config") != wanted:
+        raise DataFormatError(
+            f"{base_prepared} was prepared with another config than {cfg.name}'s base: "
+            f"prepare {cfg.base.name} first (`dvc repro prepare@{cfg.base.name}`)"
+        )
+    splits = {name: derive_split(cfg, read_split(base_prepared, name), seed + i) for i, name in enumerate(SPLITS)}
+    info = {"base": {"dir": str(base_prepared), "md5": {n: base["splits"][n]["md5"] for n in SPLITS}}}
+    for key in ("classes", "attribute_names"):
+        if key in base:
+            info[key] = base[key]
+    return write_prepared(prepared_root / cfg.name, splits, _manifest_head(cfg, base.get("limits"), seed, info))
+
+
+def _manifest_head(cfg: Any, limits: Any, seed: int, info: dict[str, Any]) -> dict[str, Any]:
+    return {
         "dataset": cfg.name,
         "seed": seed,
         "dtype": cfg.dtype,
@@ -159,16 +191,13 @@ def prepare_dataset(cfg: Any, raw_root: Path, prepared_root: Path, limits: Any, 
         "splits": {},
         **info,
     }
-    for name in SPLITS:
-        if len(splits[name]["images"]) == 0:  # a model would train, then validate or score on nothing
-            raise DataFormatError(
-                f"{cfg.name}: the {name} split is empty ({sum(len(s['images']) for s in splits.values())} images "
-                "in all): add images or change data.split.val_fraction / test_fraction"
-            )
+
+
+def write_prepared(dest: Path, splits: dict[str, dict[str, torch.Tensor]], manifest: dict[str, Any]) -> Path:
+    """Every split as <split>.pt and manifest.json (counts, shapes, ranges, md5s), swapped in as a whole."""
     with atomic_dir(dest) as tmp:
-        for i, name in enumerate(SPLITS):
-            split = _limit(splits[name], (limits or {}).get(name), seed + i)
-            split["images"] = to_unit_range(split["images"], cfg.dtype)
+        for name in SPLITS:
+            split = splits[name]
             torch.save(split, tmp / f"{name}.pt")
             images = split["images"]
             manifest["splits"][name] = {
@@ -178,6 +207,8 @@ def prepare_dataset(cfg: Any, raw_root: Path, prepared_root: Path, limits: Any, 
                 "max": float(images.max()) if len(images) else None,
                 "md5": md5_file(tmp / f"{name}.pt"),
             }
+            if "inputs" in split:
+                manifest["splits"][name]["input_shape"] = list(split["inputs"].shape)
             if "labels" in split:
                 manifest["splits"][name]["class_counts"] = torch.bincount(split["labels"]).tolist()
         atomic_write_json(tmp / "manifest.json", manifest)
@@ -201,7 +232,8 @@ def read_manifest(prepared: Path) -> dict[str, Any]:
 
 
 def read_split(prepared: Path, name: str) -> dict[str, torch.Tensor]:
-    """One prepared split (`images`, and `labels` or `attributes`), refused unless it is one."""
+    """One prepared split (`images`, and `labels` or `attributes`, and a translation task's `inputs`),
+    refused unless it is one."""
     path = prepared / f"{name}.pt"
     redo = f"prepare it again (`dvc repro -f prepare@{prepared.name}`)"
     if not path.is_file():
@@ -209,12 +241,15 @@ def read_split(prepared: Path, name: str) -> dict[str, torch.Tensor]:
     try:
         data = torch.load(path, weights_only=True)
     except Exception as exc:  # torch.load raises many kinds on foreign or truncated bytes
-        first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
-        raise DataFormatError(f"{path} is not a prepared split ({first[:200]}): {redo}") from exc
+        first = first_line(exc)
+        raise DataFormatError(f"{path} is not a prepared split ({first}): {redo}") from exc
     images = data.get("images") if isinstance(data, dict) else None
     if not isinstance(images, torch.Tensor) or images.dim() != 4 or not images.is_floating_point():
         raise DataFormatError(f"{path} holds no (N, C, H, W) float tensor `images`: {redo}")
     for key in ("labels", "attributes"):
         if key in data and (not isinstance(data[key], torch.Tensor) or len(data[key]) != len(images)):
             raise DataFormatError(f"{path}: `{key}` does not match its {len(images)} images: {redo}")
+    inputs = data.get("inputs")
+    if inputs is not None and (not isinstance(inputs, torch.Tensor) or inputs.shape != images.shape):
+        raise DataFormatError(f"{path}: the translation `inputs` do not match its images {tuple(images.shape)}: {redo}")
     return data

@@ -60,7 +60,7 @@ def download_idx(cfg: Any, dest: Path, mirror_dir: str | None, progress: bool = 
 def download_kaggle(cfg: Any, dest: Path, config_key: str) -> dict[str, str]:
     source = cfg.source
     if source.get("local_dir"):
-        copy_local_dir(Path(source.local_dir).expanduser(), dest)
+        copy_local_dir(Path(source.local_dir).expanduser(), dest, config_key)
         return {"from": f"local_dir {source.local_dir}"}
     if source.get("archive"):
         archive = Path(source.archive).expanduser()
@@ -68,7 +68,7 @@ def download_kaggle(cfg: Any, dest: Path, config_key: str) -> dict[str, str]:
     else:
         archive = kaggle_download(source.kaggle, dest / ".download", config_key)
         origin = f"kaggle {source.kaggle}"
-    extract_archive(archive, dest)
+    extract_archive(archive, dest, config_key)
     if (dest / ".download").exists():
         import shutil
 

@@ -42,8 +42,8 @@ class DomainClassifier(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(x))
 
-    def _loss_and_accuracy(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        x, y = batch
+    def _loss_and_accuracy(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = batch["image"], batch["attributes" if self.multilabel else "label"]
         logits = self(x)
         if self.multilabel:
             target = (y > 0).float()
@@ -54,16 +54,16 @@ class DomainClassifier(L.LightningModule):
             accuracy = (logits.argmax(1) == y).float().mean()
         return loss, accuracy
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss, accuracy = self._loss_and_accuracy(batch)
         self.log_dict({"train/loss": loss, "train/accuracy": accuracy}, on_epoch=True, prog_bar=True)
         return loss
 
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         loss, accuracy = self._loss_and_accuracy(batch)
         self.log_dict({"val/loss": loss, "val/accuracy": accuracy}, on_epoch=True, prog_bar=True)
 
-    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         loss, accuracy = self._loss_and_accuracy(batch)
         self.log_dict({"test/loss": loss, "test/accuracy": accuracy}, on_epoch=True)
 

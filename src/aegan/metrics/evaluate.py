@@ -1,7 +1,7 @@
 """The evaluation protocol: every model scored the same way, one metrics dict per (model, dataset).
 
 encoder models   test-split reconstruction (MSE, BCE, PSNR, SSIM) vs the mean-image baseline;
-                 reconstruction FID/KID/precision/recall per backbone; linear probe; anomaly AUC;
+                 reconstruction FID/KID/precision/recall per backbone; linear probe (anomaly AUC: stages.anomaly);
                  denoising: the noisy input's scores and the gain; VAE: ELBO terms and log p(x)
 generators       (VAE prior and GANs) sample FID/KID/precision/recall per backbone; mode coverage
 """
@@ -9,7 +9,7 @@ generators       (VAE prior and GANs) sample FID/KID/precision/recall per backbo
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,6 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from aegan.errors import ConfigError
-from aegan.metrics.anomaly import anomaly_auc
 from aegan.metrics.distribution import distribution_metrics, mode_coverage
 from aegan.metrics.domain_classifier import DomainClassifier
 from aegan.metrics.features import Backbone, batch_size_for, extract_features
@@ -41,7 +40,6 @@ class EvaluationInputs:
     real_features: dict[str, torch.Tensor]  # per backbone, of test[:n_real]
     classifier: DomainClassifier
     device: torch.device
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 def feature_scores(images: torch.Tensor, inputs: EvaluationInputs, evaluation: DictConfig, what: str) -> dict[str, Any]:
@@ -94,7 +92,7 @@ def encoder_metrics(module: torch.nn.Module, inputs: EvaluationInputs, evaluatio
     metrics["reconstruction"] = feature_scores(reconstruct(module, test_images[:n_real]), inputs, evaluation, "recon")
     if getattr(module, "cfg", {}).get("noise"):
         metrics["denoising"] = denoising_metrics(module, test_images)
-    if module.family == "vae":
+    if module.capabilities.likelihood:
         n = min(int(evaluation.vae.n_images), len(test_images))
         k = int(evaluation.vae.importance_samples)
         metrics["vae"] = {
@@ -110,11 +108,6 @@ def encoder_metrics(module: torch.nn.Module, inputs: EvaluationInputs, evaluatio
             (test_images, test_labels),
             int(evaluation.probe.max_train),
             int(evaluation.probe.max_iter),
-        )
-    anomaly_module = inputs.extras.get("anomaly_module")
-    if anomaly_module is not None:
-        metrics["anomaly"] = anomaly_auc(
-            anomaly_module, test_images, test_labels, int(evaluation.anomaly.held_out_class)
         )
     return metrics
 

@@ -1,6 +1,6 @@
 """Reconstruction quality on [0, 1] pixels, the scale the sources report it on.
 
-mse, bce: per-pixel means over the split. psnr, ssim: per-image values (data range 1, SSIM with the
+l1, mse, bce: per-pixel means over the split. psnr, ssim: per-image values (data range 1, SSIM with the
 usual 11x11 Gaussian window, sigma 1.5) averaged over the split.
 """
 
@@ -16,9 +16,10 @@ _EPS = 1e-7  # Keras' clip for binary cross-entropy, so numbers compare with the
 
 
 def image_quality(pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Per-image MSE, BCE, PSNR and SSIM of pred against target, both (N, C, H, W) in [0, 1]."""
+    """Per-image L1, MSE, BCE, PSNR and SSIM of pred against target, both (N, C, H, W) in [0, 1]."""
     pred = pred.clamp(_EPS, 1 - _EPS)
     return {
+        "l1": (pred - target).abs().flatten(1).mean(1),
         "mse": F.mse_loss(pred, target, reduction="none").flatten(1).mean(1),
         "bce": F.binary_cross_entropy(pred, target, reduction="none").flatten(1).mean(1),
         "psnr": peak_signal_noise_ratio(pred, target, data_range=1.0, reduction="none", dim=(1, 2, 3)),

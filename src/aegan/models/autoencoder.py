@@ -89,13 +89,13 @@ class AutoencoderModule(GenerativeModule):
         loss = F.binary_cross_entropy_with_logits(logits, target) if self.cfg["loss"] == "bce" else mse
         return ModelOutput(loss=loss, recon=from_unit(prob), z=z, logs={"mse": mse})
 
-    def train_minibatch(self, x: torch.Tensor, index: int) -> dict[str, torch.Tensor]:
-        out = self.step(x, noisy=True)
+    def train_minibatch(self, batch: dict[str, torch.Tensor], index: int) -> dict[str, torch.Tensor]:
+        out = self.step(batch["image"], noisy=True)
         self.optimize(self.optimizers(), out.loss)
         return {"train/loss": out.loss}
 
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        out = self.step(batch[0], noisy=False)
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        out = self.step(batch["image"], noisy=False)
         self.log_validation({"val/loss": out.loss, "val/mse": out.logs["mse"]})
 
     def configure_optimizers(self) -> torch.optim.Optimizer:

@@ -10,7 +10,7 @@ families write `train_minibatch` and call `optimize` for each of their optimiser
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,11 +27,14 @@ class Capabilities:
 
     encode: bool = False  # images -> codes -> images (reconstructions, latent maps, probes)
     sample: bool = False  # codes from the prior -> images (sample grids, sample FID)
+    likelihood: bool = False  # an ELBO and an importance-sampled log-likelihood of test images
+    translate: bool = False  # images of one domain -> images of another (translation strips and metrics)
 
 
 class GenerativeModule(L.LightningModule):
     family: str
     capabilities: Capabilities
+    pairing: str | None = None  # translation families: "paired" (Pix2Pix) or "unpaired" (CycleGAN) data
     # The metric a sweep minimises by default (training/objective.py computes those training does not log).
     objective: str = "val/loss"
     monitor: str | None = "val/loss"
@@ -50,9 +53,15 @@ class GenerativeModule(L.LightningModule):
         self._steps_total = 0  # optimiser steps (mini-batches) since the run began, resumed with the checkpoint
         self._direct: bool | None = None
 
-    def train_minibatch(self, x: torch.Tensor, index: int) -> dict[str, torch.Tensor]:
-        """One optimiser step (or the family's group of steps) on one mini-batch; returns what to log."""
+    def train_minibatch(self, batch: dict[str, torch.Tensor], index: int) -> dict[str, torch.Tensor]:
+        """One optimiser step (or the family's group of steps) on one mini-batch (a dict of named tensors,
+        data/datamodule.py); returns what to log."""
         raise NotImplementedError
+
+    @torch.no_grad()
+    def dry_run(self) -> torch.Tensor:
+        """Two dummy inputs through every network (config.check_model_fits_data): the images made."""
+        return self(torch.zeros(2, *self.example_input_array.shape[1:]))
 
     def preview_samples(self, n: int) -> torch.Tensor:
         """The sample grid of the epoch previews (families with `capabilities.sample`)."""
@@ -89,15 +98,11 @@ class GenerativeModule(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self._steps_total = int(checkpoint.get("aegan_steps_total", 0))
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        chunk, size = batch[0], int(self.cfg["batch_size"])
-        layout = torch.channels_last if self.channels_last else torch.contiguous_format
-        for x in chunk.split(size):
-            if len(chunk) > size or self.channels_last:
-                # A compact copy of the mini-batch, as a gather per step would give: 4-8% more images/s
-                # than a view into the chunk for the MLPs at batch 128 (aegan bench, paired runs).
-                x = x.clone(memory_format=layout)
-            self.train_metrics.add(self._minibatch, len(x), self.train_minibatch(x, self._minibatch))
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        size = int(self.cfg["batch_size"])
+        for minibatch in _minibatches(batch, size, self.channels_last):
+            logs = self.train_minibatch(minibatch, self._minibatch)
+            self.train_metrics.add(self._minibatch, len(next(iter(minibatch.values()))), logs)
             self._minibatch += 1
             self._steps_total += 1
         self.train_metrics.maybe_flush(self, batch_idx)
@@ -137,6 +142,22 @@ class GenerativeModule(L.LightningModule):
                 and not any(_uses_step_hooks(callback) for callback in trainer.callbacks)
             )
         return self._direct
+
+
+def _minibatches(batch: dict[str, torch.Tensor], size: int, channels_last: bool) -> Iterator[dict[str, torch.Tensor]]:
+    """The chunk's mini-batches of `size`, every named tensor cut alike."""
+    chunk = len(next(iter(batch.values())))
+    pieces = {key: t.split(size) for key, t in batch.items()}
+    for i in range(len(next(iter(pieces.values())))):
+        minibatch = {}
+        for key, parts in pieces.items():
+            t = parts[i]
+            if t.dim() == 4 and (chunk > size or channels_last):
+                # A compact copy of the mini-batch, as a gather per step would give: 4-8% more images/s
+                # than a view into the chunk for the MLPs at batch 128 (aegan bench, paired runs).
+                t = t.clone(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+            minibatch[key] = t
+        yield minibatch
 
 
 def _uses_step_hooks(callback: L.Callback) -> bool:

@@ -1,9 +1,8 @@
 """The GAN family: MLP GAN and DCGAN (non-saturating loss), WGAN (weight clipping) and WGAN-GP.
 
-One module, three adversarial losses (`model.loss`):
-  nonsaturating  Goodfellow et al.: D maximises log D(x) + log(1 - D(G(z))), G maximises log D(G(z))
-  wasserstein    Arjovsky et al.: a linear-output critic, weights clipped to [-c, c] after each step
-  wasserstein_gp Gulrajani et al.: the critic's gradient norm pulled to 1 on random interpolates
+One module; the adversarial loss and the critic's constraint are pieces (models/adversarial.py) named
+by `model.loss`: nonsaturating, lsgan, hinge, wasserstein (weights clipped to [-c, c] after each step)
+or wasserstein_gp (Gulrajani et al.: the critic's gradient norm pulled to 1 on random interpolates).
 The critic takes `n_critic` steps (each on a fresh real batch) per generator step. Lightning manual
 optimisation: the Lightning 2 way for two optimisers (no optimizer_idx).
 """
@@ -13,35 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from aegan.errors import ConfigError
+from aegan.models.adversarial import build_adversarial
 from aegan.models.base import Capabilities, GenerativeModule
 from aegan.models.blocks import build_decoder, build_encoder, build_optimizer
-
-LOSSES = ("nonsaturating", "wasserstein", "wasserstein_gp")
-
-
-def gradient_penalty(
-    critic: torch.nn.Module,
-    real: torch.Tensor,
-    fake: torch.Tensor,
-    alpha: torch.Tensor | None = None,
-    eps: float = 1e-12,
-) -> torch.Tensor:
-    """WGAN-GP's E[(||grad_x critic(x_hat)||_2 - 1)^2] at x_hat = alpha * real + (1 - alpha) * fake.
-
-    alpha is drawn per sample from U(0, 1) (one scalar per image, broadcast over its pixels), as in the
-    paper's Algorithm 1. eps sits inside the square root: sqrt(0) has an infinite derivative, so a zero
-    gradient would otherwise give NaN.
-    """
-    if alpha is None:
-        alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
-    x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
-    scores = critic(x_hat)
-    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
-    norm = torch.sqrt(grad.float().flatten(1).pow(2).sum(1) + eps)  # float32 under bf16 autocast
-    return (norm - 1).pow(2).mean()
 
 
 class GANModule(GenerativeModule):
@@ -54,8 +29,7 @@ class GANModule(GenerativeModule):
     def __init__(self, model: dict[str, Any], image_shape: tuple[int, int, int]) -> None:
         super().__init__(model)
         self.save_hyperparameters()
-        if model["loss"] not in LOSSES:
-            raise ConfigError(f"model.loss must be one of {list(LOSSES)}, got {model['loss']!r}")
+        self.adversarial = build_adversarial(model)
         self.latent_dim = int(model["latent_dim"])
         self.n_critic = int(model.get("n_critic", 1))
         if self.n_critic < 1:
@@ -83,47 +57,33 @@ class GANModule(GenerativeModule):
             return self(self.fixed_z[:n])
         return self.sample(n)
 
+    @torch.no_grad()
+    def dry_run(self) -> torch.Tensor:
+        images = super().dry_run()
+        self.critic(images)
+        return images
+
     def critic_loss(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        d_real, d_fake = self.critic(real), self.critic(fake)
-        if self.cfg["loss"] == "nonsaturating":
-            loss = F.binary_cross_entropy_with_logits(
-                d_real, torch.ones_like(d_real)
-            ) + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
-            return loss, {"d_real": torch.sigmoid(d_real).mean(), "d_fake": torch.sigmoid(d_fake).mean()}
-        distance = d_real.mean() - d_fake.mean()
-        logs = {"wasserstein": distance}
-        loss = -distance
-        if self.cfg["loss"] == "wasserstein_gp":
-            gp = gradient_penalty(self.critic, real, fake)
-            loss = loss + float(self.cfg["gp_lambda"]) * gp
-            logs["gp"] = gp
-        return loss, logs
+        return self.adversarial.critic_loss(self.critic, real, fake)
 
     def generator_loss(self, fake: torch.Tensor) -> torch.Tensor:
-        scores = self.critic(fake)
-        if self.cfg["loss"] == "nonsaturating":
-            return F.binary_cross_entropy_with_logits(scores, torch.ones_like(scores))
-        return -scores.mean()
+        return self.adversarial.loss.generator(self.critic(fake))
 
-    @torch.no_grad()
     def clip_critic(self) -> None:
-        """WGAN's Lipschitz constraint: critic weights clamped to [-clip_value, clip_value] after each step."""
-        if self.cfg["loss"] == "wasserstein":
-            clip = float(self.cfg["clip_value"])
-            for p in self.critic.parameters():
-                p.clamp_(-clip, clip)
+        self.adversarial.constrain(self.critic)
 
     def compile_networks(self) -> None:
         """The WGAN-GP critic stays eager: its penalty differentiates twice, which compiled graphs do not support."""
         self.generator.compile()
-        if self.cfg["loss"] != "wasserstein_gp":
+        if not self.adversarial.differentiates_twice:
             self.critic.compile()
 
     def noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.latent_dim, device=self.device)
 
-    def train_minibatch(self, real: torch.Tensor, index: int) -> dict[str, torch.Tensor]:
+    def train_minibatch(self, batch: dict[str, torch.Tensor], index: int) -> dict[str, torch.Tensor]:
         """A critic step on this batch; every n_critic-th batch also a generator step."""
+        real = batch["image"]
         opt_g, opt_d = self.optimizers()
         self.toggle_optimizer(opt_d)
         with torch.no_grad():
@@ -142,10 +102,10 @@ class GANModule(GenerativeModule):
             logs["train/g_loss"] = g_loss
         return logs
 
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        real = batch[0]
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        real = batch["image"]
         fake = self(self.noise(len(real)))
-        with torch.set_grad_enabled(self.cfg["loss"] == "wasserstein_gp"):  # the penalty needs input gradients
+        with torch.set_grad_enabled(self.adversarial.differentiates_twice):  # the penalty needs input gradients
             d_loss, logs = self.critic_loss(real, fake)
         logs = {f"val/{k}": v for k, v in logs.items()}
         self.log_validation({"val/d_loss": d_loss, "val/g_loss": self.generator_loss(fake), **logs})

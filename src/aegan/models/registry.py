@@ -8,15 +8,19 @@ from typing import Any
 import lightning as L
 import torch
 
-from aegan.errors import ConfigError, DataFormatError
+from aegan.errors import ConfigError, DataFormatError, first_line
 from aegan.models.autoencoder import AutoencoderModule
+from aegan.models.cyclegan import CycleGANModule
 from aegan.models.gan import GANModule
+from aegan.models.pix2pix import Pix2PixModule
 from aegan.models.vae import VAEModule
 
 FAMILIES: dict[str, type[L.LightningModule]] = {
     "autoencoder": AutoencoderModule,
     "vae": VAEModule,
     "gan": GANModule,
+    "pix2pix": Pix2PixModule,
+    "cyclegan": CycleGANModule,
 }
 
 
@@ -37,8 +41,8 @@ def load_module(checkpoint: Path | str, map_location: str | torch.device = "cpu"
     except (FileNotFoundError, IsADirectoryError) as exc:
         raise ConfigError(f"checkpoint {checkpoint} does not exist or is not a file; {hint}") from exc
     except Exception as exc:  # torch.load raises many kinds (UnpicklingError, EOFError, RuntimeError, ...)
-        first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
-        raise DataFormatError(f"{checkpoint} is not a readable checkpoint ({first[:200]}); {hint}") from exc
+        first = first_line(exc)
+        raise DataFormatError(f"{checkpoint} is not a readable checkpoint ({first}); {hint}") from exc
     hparams = ckpt.get("hyper_parameters", {}) if isinstance(ckpt, dict) else {}
     family = (hparams.get("model") or {}).get("family") if isinstance(hparams, dict) else None
     if family not in FAMILIES or "state_dict" not in ckpt:
@@ -47,6 +51,6 @@ def load_module(checkpoint: Path | str, map_location: str | torch.device = "cpu"
         module = FAMILIES[family](**hparams)
         module.load_state_dict(ckpt["state_dict"])
     except (RuntimeError, KeyError, TypeError, ValueError, ConfigError) as exc:
-        first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
-        raise DataFormatError(f"{checkpoint}: its weights do not fit its own config ({first[:200]}); {hint}") from exc
+        first = first_line(exc)
+        raise DataFormatError(f"{checkpoint}: its weights do not fit its own config ({first}); {hint}") from exc
     return module.eval()

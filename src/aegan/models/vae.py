@@ -26,7 +26,7 @@ def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tenso
 
 class VAEModule(GenerativeModule):
     family = "vae"
-    capabilities = Capabilities(encode=True, sample=True)
+    capabilities = Capabilities(encode=True, sample=True, likelihood=True)
 
     def __init__(self, model: dict[str, Any], image_shape: tuple[int, int, int]) -> None:
         super().__init__(model)
@@ -72,13 +72,13 @@ class VAEModule(GenerativeModule):
         logs = {"recon": recon.mean(), "kl": kl.mean(), "mse": F.mse_loss(prob, target)}
         return ModelOutput(loss=loss, recon=from_unit(prob), z=z, logs=logs)
 
-    def train_minibatch(self, x: torch.Tensor, index: int) -> dict[str, torch.Tensor]:
-        out = self.step(x)
+    def train_minibatch(self, batch: dict[str, torch.Tensor], index: int) -> dict[str, torch.Tensor]:
+        out = self.step(batch["image"])
         self.optimize(self.optimizers(), out.loss)
         return {"train/loss": out.loss, **{f"train/{k}": v for k, v in out.logs.items()}}
 
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        out = self.step(batch[0])
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        out = self.step(batch["image"])
         self.log_validation({"val/loss": out.loss, **{f"val/{k}": v for k, v in out.logs.items()}})
 
     def configure_optimizers(self) -> torch.optim.Optimizer:

@@ -37,11 +37,16 @@ def save_grid(images: torch.Tensor, path: Path | str, nrow: int | None = None, s
     return Path(path)
 
 
+def strips_grid(rows: list[torch.Tensor], path: Path | str, per_row: int = 16) -> Path:
+    """Blocks of per_row images: a row of each tensor in turn (originals / reconstructions; input / output / target)."""
+    n = (len(rows[0]) // per_row) * per_row or len(rows[0])
+    per_row = min(per_row, n)
+    strips = []
+    for start in range(0, n, per_row):
+        strips += [images[start : start + per_row] for images in rows]
+    return save_grid(torch.cat(strips), path, nrow=per_row)
+
+
 def reconstruction_grid(originals: torch.Tensor, recons: torch.Tensor, path: Path | str, per_row: int = 16) -> Path:
     """Rows of originals, each followed by a row of their reconstructions."""
-    n = (len(originals) // per_row) * per_row or len(originals)
-    per_row = min(per_row, n)
-    pairs = []
-    for start in range(0, n, per_row):
-        pairs += [originals[start : start + per_row], recons[start : start + per_row]]
-    return save_grid(torch.cat(pairs), path, nrow=per_row)
+    return strips_grid([originals, recons], path, per_row)

@@ -21,6 +21,7 @@ from aegan.reports.summary import COLUMNS, collect
 PICTURES = [
     ("samples.png", "samples"),
     ("reconstructions.png", "reconstructions (rows: originals, then reconstructions)"),
+    ("translations.png", "translations (rows: inputs, outputs, targets)"),
     ("latent_map.png", "latent map"),
     ("interpolation_linear.png", "interpolation strips"),
     ("interpolation_linear.gif", "interpolation (animated)"),
@@ -119,9 +120,8 @@ def model_section(model: str, data: str, row: pd.Series | None, models_dir: Path
     return "\n".join(parts)
 
 
-def write_report(
-    models: list[str], datasets: list[str], metrics_dir: Path, models_dir: Path, reports_dir: Path
-) -> Path:
+def write_report(runs: list[tuple[str, str]], metrics_dir: Path, models_dir: Path, reports_dir: Path) -> Path:
+    """The page for the pipeline's (model, dataset) runs, in the order given."""
     frame = collect(metrics_dir)
     table = ""
     rows: dict[tuple[str, str], pd.Series] = {}
@@ -133,8 +133,8 @@ def write_report(
         f"<tr><td>{p.stem}</td><td>{json.loads(p.read_text())['test_accuracy']:.4f}</td></tr>"
         for p in sorted((metrics_dir / "domain_classifier").glob("*.json"))
     ]
-    sections = [model_section(m, d, rows.get((m, d)), models_dir, reports_dir) for d in datasets for m in models]
-    toc = " · ".join(f'<a href="#{m}-{d}">{m}/{d}</a>' for d in datasets for m in models)
+    sections = [model_section(m, d, rows.get((m, d)), models_dir, reports_dir) for m, d in runs]
+    toc = " · ".join(f'<a href="#{m}-{d}">{m}/{d}</a>' for m, d in runs)
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>aegan report</title>{STYLE}</head>
 <body>

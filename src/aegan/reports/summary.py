@@ -16,6 +16,12 @@ COLUMNS = {
     "baseline.mean_image_mse": "mean-image MSE",
     "test.psnr": "PSNR",
     "test.ssim": "SSIM",
+    "test.l1": "test L1",
+    "baseline.l1": "naive L1",
+    "semantic.outputs": "label kept",
+    "test.success": "translated",
+    "test.cycle_l1": "cycle L1",
+    "a_to_b.samples.domain.fid": "FID A->B",
     "fid.domain": "FID (domain)",
     "kid.domain": "KID (domain)",
     "precision.domain": "precision",
@@ -37,6 +43,11 @@ COLUMNS = {
 # The numbers DVC compares across experiments (scores/<model>/<data>.json): quality, not bookkeeping.
 SCORES = (
     "test.mse",
+    "test.l1",
+    "semantic.outputs",
+    "test.success",
+    "test.cycle_l1",
+    "a_to_b.samples.domain.fid",
     "test.psnr",
     "test.ssim",
     "fid.domain",
@@ -74,12 +85,19 @@ def headline_scores(metrics: dict) -> dict[str, float]:
     return {key: float(row[key]) for key in SCORES if key in row and row[key] == row[key]}
 
 
+ANOMALY = "anomaly"  # metrics/anomaly/<model>/<data>.json: the anomaly stage's, merged into the model's row
+
+
 def collect(metrics_dir: Path) -> pd.DataFrame:
     rows = []
     for path in sorted(metrics_dir.glob("*/*.json")):
-        if path.parent.name == CLASSIFIERS:
+        if path.parent.name in (CLASSIFIERS, ANOMALY):
             continue
-        flat = pd.json_normalize(json.loads(path.read_text())).iloc[0].to_dict()
+        metrics = json.loads(path.read_text())
+        extra = metrics_dir / ANOMALY / path.parent.name / path.name
+        if extra.exists():
+            metrics = {**metrics, **json.loads(extra.read_text())}
+        flat = pd.json_normalize(metrics).iloc[0].to_dict()
         rows.append({"model": path.parent.name, "dataset": path.stem, **flat, **_headline(flat)})
     return pd.DataFrame(rows)
 

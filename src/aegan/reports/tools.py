@@ -7,6 +7,7 @@ says otherwise. Each command writes PNG/GIF files and returns their paths.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 from dataclasses import dataclass
@@ -16,16 +17,13 @@ import torch
 
 from aegan.config import load_params, project_root, resolve_path
 from aegan.data.prepare import read_manifest, read_split
-from aegan.errors import ConfigError
-from aegan.models.inference import decode, encode
+from aegan.errors import ConfigError, first_line
+from aegan.models.inference import batched, decode, encode
 from aegan.models.inference import reconstruct as reconstruct_images
 from aegan.models.registry import load_module
 from aegan.models.samplers import PriorSampler, build_sampler
 from aegan.reports import latent
-from aegan.reports.grids import reconstruction_grid, save_grid
-
-ENCODER_FAMILIES = ("autoencoder", "vae")
-PRIOR_FAMILIES = ("vae", "gan")
+from aegan.reports.grids import reconstruction_grid, save_grid, strips_grid
 
 
 @dataclass
@@ -46,49 +44,49 @@ class Loaded:
         return read_manifest(self.prepared)
 
 
-def _checkpoint_from_run(run_id: str, root: Path) -> tuple[Path, dict[str, str]]:
-    from aegan.tracking import check_tracking, client, tracking_uri
+def _checkpoint_from_run(run_id: str, uri: str, target: Path) -> tuple[Path, dict[str, str]]:
+    from aegan.tracking import client
 
-    params = load_params(root)
-    uri = tracking_uri(params.logger, root)
-    check_tracking(uri)  # an unreachable server: a clear error within seconds, not minutes of retries
     mlflow = client(uri)
     try:
         run = mlflow.get_run(run_id)
     except Exception as exc:
-        raise ConfigError(f"MLflow run {run_id} not found at {tracking_uri(params.logger, root)}: {exc}") from exc
-    target = Path(tempfile.mkdtemp(prefix="aegan-run-"))
+        raise ConfigError(f"MLflow run {run_id} not found at {uri}: {first_line(exc)}") from exc
     try:
         path = mlflow.download_artifacts(run_id, "checkpoints/model.ckpt", str(target))
     except Exception as exc:
-        raise ConfigError(f"MLflow run {run_id} has no checkpoints/model.ckpt artifact: {exc}") from exc
+        raise ConfigError(f"MLflow run {run_id} has no checkpoints/model.ckpt artifact: {first_line(exc)}") from exc
     return Path(path), dict(run.data.tags)
 
 
-def _models_of(families: tuple[str, ...], root: Path) -> list[str]:
+def _models_that(capability: str, root: Path) -> list[str]:
+    from aegan.models.registry import FAMILIES
+
     params = load_params(root)
-    return sorted(name for name, cfg in params.models.items() if cfg.family in families)
+    return sorted(
+        name
+        for name, cfg in params.models.items()
+        if getattr(getattr(FAMILIES.get(cfg.family), "capabilities", None), capability, False)
+    )
 
 
-def require(loaded: Loaded, families: tuple[str, ...], command: str, why: str) -> None:
-    family = loaded.module.family
-    if family not in families:
-        supported = ", ".join(_models_of(families, project_root()))
+def require(loaded: Loaded, capability: str, command: str, why: str) -> None:
+    """Refuse a tool the model's family does not declare (`capabilities.<capability>`), naming the models that do."""
+    if not getattr(loaded.module.capabilities, capability):
+        supported = ", ".join(_models_that(capability, project_root()))
         raise ConfigError(
-            f"`aegan {command}` {why}; {loaded.model} is a {family} model. Models that support it: {supported}"
+            f"`aegan {command}` {why}; {loaded.model} is a {loaded.module.family} model. "
+            f"Models that support it: {supported}"
         )
 
 
-def _run_of_uri(model_uri: str, root: Path) -> str:
+def _run_of_uri(model_uri: str, uri: str) -> str:
     """runs:/ID/model -> ID; models:/NAME[/VERSION|@ALIAS] -> the run that logged that version."""
     from aegan.serving import run_of_model_uri
-    from aegan.tracking import check_tracking, tracking_uri
 
     if model_uri.startswith("runs:/"):
         return model_uri.removeprefix("runs:/").split("/", 1)[0]
     if model_uri.startswith("models:/"):
-        uri = tracking_uri(load_params(root).logger, root)
-        check_tracking(uri)
         return run_of_model_uri(model_uri, uri)
     raise ConfigError(f"--model-uri {model_uri!r}: expected models:/NAME/VERSION, models:/NAME@ALIAS or runs:/ID/model")
 
@@ -99,22 +97,26 @@ def load(
     root = root or project_root()
     if sum(map(bool, (ckpt, run_id, model_uri))) != 1:
         raise ConfigError("name the model with exactly one of --ckpt PATH, --run-id ID or --model-uri URI")
-    if model_uri:
-        run_id = _run_of_uri(model_uri, root)
-    if run_id:
-        path, tags = _checkpoint_from_run(run_id, root)
-        model, dataset = tags.get("model", "model"), tags.get("dataset")
-    else:
-        path = Path(ckpt)
-        if not path.is_file():
-            raise ConfigError(f"checkpoint {path} does not exist")
-        record = path.parent / "run.json"
-        info = json.loads(record.read_text()) if record.exists() else {}
-        model, dataset = info.get("model", path.parent.parent.name), info.get("dataset")
-    dataset = data or dataset
-    if not dataset:
-        raise ConfigError(f"which dataset does {path} belong to? pass --data NAME")
-    module = load_module(path)
+    with contextlib.ExitStack() as stack:
+        if model_uri or run_id:
+            from aegan.tracking import check_tracking, tracking_uri
+
+            uri = tracking_uri(load_params(root).logger, root)
+            check_tracking(uri)  # an unreachable server: a clear error within seconds, not minutes of retries
+            download = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="aegan-run-")))
+            path, tags = _checkpoint_from_run(run_id or _run_of_uri(model_uri, uri), uri, download)
+            model, dataset = tags.get("model", "model"), tags.get("dataset")
+        else:
+            path = Path(ckpt)
+            if not path.is_file():
+                raise ConfigError(f"checkpoint {path} does not exist")
+            record = path.parent / "run.json"
+            info = json.loads(record.read_text()) if record.exists() else {}
+            model, dataset = info.get("model", path.parent.parent.name), info.get("dataset")
+        dataset = data or dataset
+        if not dataset:
+            raise ConfigError(f"which dataset does {path} belong to? pass --data NAME")
+        module = load_module(path)
     params = load_params(root)
     loaded = Loaded(module, model, dataset, resolve_path(root, params.paths.prepared_dir) / dataset)
     if (loaded.prepared / "manifest.json").exists():
@@ -137,13 +139,13 @@ def generate(loaded: Loaded, out: Path, n: int = 64, seed: int = 0, sampler: str
     if sampler == "prior":
         require(
             loaded,
-            PRIOR_FAMILIES,
+            "sample",
             "generate",
             "samples from the prior, which plain autoencoders do not have (use --sampler gmm or two_stage)",
         )
         codes = PriorSampler(loaded.module.latent_dim)
     else:
-        require(loaded, ENCODER_FAMILIES, "generate", f"--sampler {sampler} fits the codes of an encoder")
+        require(loaded, "encode", "generate", f"--sampler {sampler} fits the codes of an encoder")
         options = load_params(project_root()).evaluation.samplers.get(sampler)
         codes = build_sampler(sampler, options).fit(encode(loaded.module, loaded.split("train")["images"]), seed)
     name = "samples.png" if sampler == "prior" else f"samples_{sampler}.png"
@@ -151,7 +153,7 @@ def generate(loaded: Loaded, out: Path, n: int = 64, seed: int = 0, sampler: str
 
 
 def reconstruct(loaded: Loaded, out: Path, n: int = 32) -> list[Path]:
-    require(loaded, ENCODER_FAMILIES, "reconstruct", "needs an encoder")
+    require(loaded, "encode", "reconstruct", "needs an encoder")
     images = loaded.split()["images"][:n].float()
     return [reconstruction_grid(images, reconstruct_images(loaded.module, images), out / "reconstructions.png")]
 
@@ -166,7 +168,7 @@ def interpolate(
 ) -> list[Path]:
     """Between pairs of test images (models with an encoder) or random latent points (GANs)."""
     module = loaded.module
-    if loaded.module.family in ENCODER_FAMILIES:
+    if loaded.module.capabilities.encode:
         images = loaded.split()["images"]
         pairs = pairs or [(i, i + 1) for i in range(0, 16, 2)]
         for a, b in pairs:
@@ -209,7 +211,7 @@ def arithmetic(
     loaded: Loaded, out: Path, attribute: str, n: int = 8, scales: tuple[float, ...] = (-2, -1, 0, 1, 2, 3)
 ) -> list[Path]:
     """decode(z + s * v) for images without the attribute, v = mean code with it - mean code without."""
-    require(loaded, ENCODER_FAMILIES, "arithmetic", "needs an encoder to find the codes of images with an attribute")
+    require(loaded, "encode", "arithmetic", "needs an encoder to find the codes of images with an attribute")
     split = loaded.split("train")
     mask = _attribute_mask(loaded, split, attribute)
     images = split["images"][:10_000].float()
@@ -222,7 +224,7 @@ def arithmetic(
 
 
 def latent_map(loaded: Loaded, out: Path, n: int = 2000, seed: int = 0) -> list[Path]:
-    require(loaded, ENCODER_FAMILIES, "latent-map", "needs an encoder to place test images in the latent space")
+    require(loaded, "encode", "latent-map", "needs an encoder to place test images in the latent space")
     split = loaded.split()
     images = split["images"][:n].float()
     codes = encode(loaded.module, images).numpy()
@@ -240,3 +242,25 @@ def latent_map(loaded: Loaded, out: Path, n: int = 2000, seed: int = 0) -> list[
             save_grid(latent.latent_grid(lambda z: decode(loaded.module, z)), out / "latent_grid.png", nrow=15)
         )
     return paths
+
+
+def translate(loaded: Loaded, out: Path, n: int = 32, inputs: list[Path] | None = None) -> list[Path]:
+    """The family's translation rows for test inputs (Pix2Pix: input, output, target; CycleGAN: both directions
+    and their round trips); or the given image files and their translations."""
+    require(loaded, "translate", "translate", "needs a translation model (e.g. pix2pix)")
+    module = loaded.module
+    if not inputs:
+        test = loaded.split()
+        if "inputs" not in test:
+            raise ConfigError(f"{loaded.data} is not a translation dataset: pass --data with the model's task")
+        batch = {"input": test["inputs"][:n].float(), "image": test["images"][:n].float()}
+        with torch.no_grad():
+            rows = module.eval().translation_rows(batch)
+        return [strips_grid(rows, out / "translations.png")]
+    from aegan.data.images import load_image
+
+    channels, size = (int(v) for v in module.hparams["image_shape"][:2])
+    images = torch.stack([torch.from_numpy(load_image(p, size, channels, "stretch")) for p in inputs])
+    x = images.float() / 127.5 - 1
+    outputs = batched(module.translate, x, module, 500)
+    return [strips_grid([x, outputs], out / "translated.png", per_row=min(16, len(x)))]  # inputs, then outputs

@@ -12,7 +12,7 @@ from lightning.pytorch.loggers import MLFlowLogger
 from PIL import Image
 
 from aegan.io import atomic_write_text
-from aegan.reports.grids import reconstruction_grid, save_grid
+from aegan.reports.grids import reconstruction_grid, save_grid, strips_grid
 
 
 def _csv(fieldnames: list[str], rows: list[dict]) -> str:
@@ -65,10 +65,15 @@ class PreviewImages(L.Callback):
     def __init__(self, out_dir: Path, every_n_epochs: int = 1, n: int = 64) -> None:
         self.out_dir, self.every, self.n = out_dir, every_n_epochs, n
 
-    def render(self, module: L.LightningModule, batch: torch.Tensor, epoch: int) -> dict[str, Path]:
-        """Reconstructions for models with an encoder, samples for models that generate (VAEs: both)."""
+    def render(self, module: L.LightningModule, val: dict[str, torch.Tensor], epoch: int) -> dict[str, Path]:
+        """Reconstructions for models with an encoder, samples for models that generate (VAEs: both),
+        input / output / target strips for models that translate."""
         paths = {}
+        batch = val["image"]
         with torch.no_grad():
+            if module.capabilities.translate:
+                rows = module.translation_rows(val)  # what the family shows: input / output / target, ...
+                paths["translations"] = strips_grid(rows, self.out_dir / f"translate_{epoch:03d}.png")
             if module.capabilities.encode:
                 paths["reconstructions"] = reconstruction_grid(
                     batch, module(batch), self.out_dir / f"recon_{epoch:03d}.png"
@@ -84,11 +89,10 @@ class PreviewImages(L.Callback):
             return
         if trainer.sanity_checking or not (last or (self.every and (trainer.current_epoch + 1) % self.every == 0)):
             return
-        images, _ = trainer.datamodule.load_split("val")
-        batch = images[: self.n].float().to(module.device)
+        val = {k: t[: self.n].float().to(module.device) for k, t in trainer.datamodule.load_split("val").items()}
         was_training = module.training
         module.eval()
-        paths = self.render(module, batch, trainer.current_epoch)
+        paths = self.render(module, val, trainer.current_epoch)
         module.train(was_training)
         logger = trainer.logger
         if isinstance(logger, MLFlowLogger):  # the run page's image slider, one picture per key and step

@@ -37,7 +37,7 @@ class StepProgressBar(RichProgressBar):
     def _steps_in_epoch(self) -> int:
         trainer, datamodule = self.trainer, self.trainer.datamodule
         size, per_chunk = int(datamodule.batch_size), int(datamodule.steps_per_execution)
-        images = len(trainer.train_dataloader.images) // trainer.world_size
+        images = trainer.train_dataloader.items_per_epoch
         return min(int(trainer.num_training_batches) * per_chunk, math.ceil(images / size))
 
     @property

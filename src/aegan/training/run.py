@@ -7,10 +7,10 @@ import json
 import logging
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from aegan.config import resolve_path
-from aegan.data.prepare import prepare_dataset, read_manifest
+from aegan.data.prepare import prepare_dataset, prepare_translation, read_manifest
 from aegan.data.sources import download_dataset
 from aegan.training.fit import fit
 
@@ -46,6 +46,14 @@ def ensure_prepared(cfg: DictConfig, root: Path) -> Path:
     digest = hashlib.sha1(json.dumps(wanted, sort_keys=True).encode()).hexdigest()[:10]
     own_root = resolve_path(root, cfg.paths.runs_dir) / "prepared" / f"{cfg.data.name}-{digest}"
     if _matches(own_root / cfg.data.name, wanted):
+        return own_root
+    if cfg.data.kind == "translation":  # a translation task: made from its prepared base dataset
+        base = cfg.copy()
+        with open_dict(base):
+            base.data = cfg.data.base
+        base_root = ensure_prepared(base, root)
+        log.info("deriving %s from %s in %s", cfg.data.name, cfg.data.base.name, own_root)
+        prepare_translation(cfg.data, base_root / cfg.data.base.name, own_root, cfg.seed)
         return own_root
     raw_root = resolve_path(root, cfg.paths.raw_dir)
     if not (raw_root / cfg.data.name / "SOURCE.json").exists():

@@ -1,0 +1,118 @@
+"""Translation tasks built from a prepared dataset, deterministically, so they work offline.
+
+Paired tasks turn the base dataset's images (the targets) into inputs, and name their naive baseline (what
+a model must beat: an output computed from the input without learning):
+  edges    Sobel edge map of the image (as edges2shoes was made from photos)   baseline: the mean image
+  superres the image shrunk by `factor` (area), upsampled back (bicubic)      baseline: that upsampling
+  inpaint  the centre square (`hole` of the side) set to 0 (mid-grey)         baseline: the hole mean-filled
+The unpaired task `classes` takes two classes of the base as two domains (`domains: [a, b]`, e.g. sneaker
+and ankle boot: the horse <-> zebra of this data): inputs are the images of class a, images those of class
+b in a seeded random order (no pairing to learn from), both cut to the smaller count.
+The prepared split holds `images` (targets / domain b), `inputs` (domain a) and labels; a batch is
+{"input", "image", "label"} (data/datamodule.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from aegan.errors import ConfigError
+
+
+def sobel_edges(images: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Binary edge maps in [-1, 1] (edges 1) where the Sobel gradient magnitude of [0, 1] pixels exceeds threshold."""
+    unit = (images.float() + 1) / 2
+    kx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+    kernels = torch.stack([kx, kx.T]).unsqueeze(1)  # (2, 1, 3, 3)
+    channels = unit.shape[1]
+    grads = F.conv2d(F.pad(unit, (1, 1, 1, 1), mode="replicate"), kernels.repeat(channels, 1, 1, 1), groups=channels)
+    magnitude = grads.view(len(unit), channels, 2, *unit.shape[-2:]).pow(2).sum(2).sqrt().amax(1, keepdim=True)
+    edges = (magnitude > threshold).float().expand(-1, channels, -1, -1)
+    return edges * 2 - 1
+
+
+def shrink_and_upsample(images: torch.Tensor, factor: int) -> torch.Tensor:
+    size = images.shape[-1]
+    if size % factor:
+        raise ConfigError(f"data.factor must divide the image size {size}, got {factor}")
+    small = F.interpolate(images.float(), scale_factor=1 / factor, mode="area")
+    return F.interpolate(small, size=(size, size), mode="bicubic", align_corners=False).clamp(-1, 1)
+
+
+def hole_mask(shape: torch.Size, hole: float) -> torch.Tensor:
+    """True inside the centre square whose side is `hole` of the image's."""
+    size = shape[-1]
+    side = max(1, round(size * hole))
+    start = (size - side) // 2
+    mask = torch.zeros(1, 1, *shape[-2:], dtype=torch.bool)
+    mask[..., start : start + side, start : start + side] = True
+    return mask
+
+
+def mask_centre(images: torch.Tensor, hole: float) -> torch.Tensor:
+    return images.float().masked_fill(hole_mask(images.shape, hole), 0.0)
+
+
+def task_inputs(cfg: Any, images: torch.Tensor) -> torch.Tensor:
+    """The task's input for every target image."""
+    if cfg.task == "edges":
+        return sobel_edges(images, float(cfg.edge_threshold))
+    if cfg.task == "superres":
+        return shrink_and_upsample(images, int(cfg.factor))
+    if cfg.task == "inpaint":
+        return mask_centre(images, float(cfg.hole))
+    raise ConfigError(f"data.task must be edges, superres or inpaint, got {cfg.task!r}")
+
+
+def naive_baseline(cfg: Any, train_images: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """input -> the task's naive output (fitted on the training targets where it needs them)."""
+    mean = train_images.float().mean(0, keepdim=True)
+    if cfg.task == "edges":
+        return lambda inputs: mean.expand(len(inputs), -1, -1, -1)
+    if cfg.task == "superres":
+        return lambda inputs: inputs.float()
+    if cfg.task == "inpaint":
+        mask = hole_mask(train_images.shape, float(cfg.hole))
+        return lambda inputs: torch.where(mask, mean, inputs.float())
+    if cfg.task == "classes":
+        return lambda inputs: inputs.float()
+    raise ConfigError(f"data.task must be edges, superres or inpaint, got {cfg.task!r}")
+
+
+BASELINE_NAMES = {
+    "edges": "mean image",
+    "superres": "bicubic upsampling",
+    "inpaint": "mean-filled hole",
+    "classes": "the input unchanged",
+}
+PAIRING = {"edges": "paired", "superres": "paired", "inpaint": "paired", "classes": "unpaired"}
+
+
+def pairing(cfg: Any) -> str:
+    """Whether the task's inputs and images correspond one to one ("paired") or are two domains ("unpaired")."""
+    if cfg.task not in PAIRING:
+        raise ConfigError(f"data.task must be one of {sorted(PAIRING)}, got {cfg.task!r}")
+    return PAIRING[cfg.task]
+
+
+def class_domains(cfg: Any, split: dict[str, torch.Tensor], seed: int) -> dict[str, torch.Tensor]:
+    a, b = (int(c) for c in cfg.domains)
+    labels = split.get("labels")
+    if labels is None:
+        raise ConfigError(f"data.task classes needs a base dataset with class labels; {cfg.base.name} has none")
+    images_a, images_b = split["images"][labels == a], split["images"][labels == b]
+    n = min(len(images_a), len(images_b))
+    order = torch.randperm(len(images_b), generator=torch.Generator().manual_seed(seed))[:n]
+    return {"images": images_b[order], "inputs": images_a[:n], "labels": torch.full((n,), b, dtype=torch.int64)}
+
+
+def derive_split(cfg: Any, split: dict[str, torch.Tensor], seed: int = 0) -> dict[str, torch.Tensor]:
+    """A base split -> the task's split: `images` (targets), `inputs`, and labels."""
+    if pairing(cfg) == "unpaired":
+        return class_domains(cfg, split, seed)
+    images = split["images"]
+    return {**split, "inputs": task_inputs(cfg, images).to(images.dtype)}

@@ -1,0 +1,121 @@
+"""The translation protocols: paired (Pix2Pix), outputs for the test inputs scored against their targets;
+unpaired (CycleGAN), each direction scored on what it should change and what it should keep.
+
+Paired:
+
+test      L1, MSE, PSNR, SSIM of the outputs against the true targets ([0, 1] pixels)
+baseline  the same for the task's naive answer (the mean image, bicubic upsampling, the mean-filled hole)
+samples   domain FID/KID/precision/recall of the outputs against the real test images, and the classes
+          they cover (the sample protocol: are the outputs plausible images of the domain?)
+semantic  the domain classifier's accuracy on the outputs against the true labels, next to its accuracy
+          on the real targets (the ceiling) and on the baseline: does the output keep what the input was?
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+
+from aegan.data.tasks import BASELINE_NAMES, naive_baseline, sobel_edges
+from aegan.metrics.distribution import distribution_metrics
+from aegan.metrics.evaluate import EvaluationInputs, generated_metrics
+from aegan.metrics.features import batch_size_for, extract_features
+from aegan.metrics.reconstruction import mean_quality
+from aegan.models.inference import batched
+
+
+def _accuracy(classifier: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int) -> float:
+    logits = batched(classifier, images, classifier, batch_size)
+    return float((logits.argmax(1) == labels).float().mean())
+
+
+def translation_metrics(
+    module: torch.nn.Module,
+    test: dict[str, torch.Tensor],
+    train_images: torch.Tensor,
+    data: DictConfig,
+    inputs: EvaluationInputs,
+    evaluation: DictConfig,
+) -> dict[str, Any]:
+    """The protocol of the module's pairing."""
+    if module.pairing == "unpaired":
+        return cycle_metrics(module, test, data, inputs, evaluation)
+    return paired_metrics(module, test, train_images, data, inputs, evaluation)
+
+
+def paired_metrics(
+    module: torch.nn.Module,
+    test: dict[str, torch.Tensor],
+    train_images: torch.Tensor,
+    data: DictConfig,
+    inputs: EvaluationInputs,
+    evaluation: DictConfig,
+) -> dict[str, Any]:
+    batch_size = int(evaluation.batch_size)
+    outputs = batched(module.translate, test["inputs"], module, batch_size)
+    baseline = naive_baseline(data, train_images)(test["inputs"])
+    targets = test["images"].float()
+    metrics: dict[str, Any] = {
+        "test": {**mean_quality([(outputs, targets)]), "n": len(targets)},
+        "baseline": {**mean_quality([(baseline, targets)]), "name": BASELINE_NAMES[data.task]},
+    }
+    n_real = len(next(iter(inputs.real_features.values())))
+    metrics.update(generated_metrics(outputs[:n_real], inputs, evaluation, "translations"))
+    labels = test.get("labels")
+    if labels is not None and not inputs.classifier.multilabel:
+        metrics["semantic"] = {
+            name: _accuracy(inputs.classifier, images, labels, batch_size)
+            for name, images in (("outputs", outputs), ("targets", targets), ("baseline", baseline))
+        }
+    return metrics
+
+
+def cycle_metrics(
+    module: torch.nn.Module,
+    test: dict[str, torch.Tensor],
+    data: DictConfig,
+    inputs: EvaluationInputs,
+    evaluation: DictConfig,
+) -> dict[str, Any]:
+    batch_size = int(evaluation.batch_size)
+    class_a, class_b = (int(c) for c in data.domains)
+    directions = {
+        "a_to_b": (test["inputs"].float(), module.translate, module.translate_back, class_b),
+        "b_to_a": (test["images"].float(), module.translate_back, module.translate, class_a),
+    }
+    metrics: dict[str, Any] = {}
+    for name, (source, there, back, target_class) in directions.items():
+        outputs = batched(there, source, module, batch_size)
+        returned = batched(back, outputs, module, batch_size)
+        real = test["images"] if name == "a_to_b" else test["inputs"]
+        edges_in, edges_out = (
+            sobel_edges(source, float(data.edge_threshold)),
+            sobel_edges(outputs, float(data.edge_threshold)),
+        )
+        target = torch.full((len(source),), target_class)
+        metrics[name] = {
+            "success": _accuracy(inputs.classifier, outputs, target, batch_size),
+            "baseline_success": _accuracy(inputs.classifier, source, target, batch_size),
+            "cycle_l1": float(((returned - source).abs() / 2).mean()),
+            "shape": mean_quality([(edges_out, edges_in)])["ssim"],
+            "samples": _scores_against(outputs, real.float(), inputs, evaluation, f"{name} outputs"),
+            "n": len(source),
+        }
+    metrics["test"] = {"success": (metrics["a_to_b"]["success"] + metrics["b_to_a"]["success"]) / 2}
+    metrics["test"]["cycle_l1"] = (metrics["a_to_b"]["cycle_l1"] + metrics["b_to_a"]["cycle_l1"]) / 2
+    return metrics
+
+
+def _scores_against(
+    images: torch.Tensor, real: torch.Tensor, inputs: EvaluationInputs, evaluation: DictConfig, what: str
+) -> dict[str, Any]:
+    """distribution_metrics of images against `real` (the target class's test images), per backbone."""
+    scores = {}
+    for name, backbone in inputs.backbones.items():
+        size = batch_size_for(backbone, evaluation)
+        real_features = extract_features(backbone, real, size, inputs.device, f"real {what}")
+        fake = extract_features(backbone, images, size, inputs.device, what)
+        scores[name] = distribution_metrics(backbone.cpu(), real_features, fake, evaluation)
+    return scores
