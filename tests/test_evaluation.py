@@ -171,6 +171,15 @@ def test_tf_bilinear_resize_matches_tf1_resize_bilinear():
     assert (ours - half_pixel).abs().max() > 0.1  # the common PyTorch resize is not the reference one
 
 
+def test_inception_features_in_channels_last_equal_the_torchscript_reference(params):
+    backbone = InceptionBackbone(sha1=params.evaluation.inception.sha1)
+    images = torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    x = tf_bilinear_resize(((images + 1) * 127.5).round().clamp(0, 255).expand(-1, 3, -1, -1), 299)
+    with torch.no_grad():
+        reference = backbone.net((x - 128) / 128).flatten(1)  # contiguous NCHW, as the original FID code runs
+        assert torch.allclose(backbone.embed(images), reference, atol=1e-4, rtol=0)
+
+
 def test_inception_weights_are_checked(tmp_path, params):
     with pytest.raises(ConfigError, match="sha1"):
         InceptionBackbone(sha1="0" * 40)

@@ -170,3 +170,35 @@ def test_sequential_layers_refuse_what_does_not_fit():
         SequentialNet([{"dense": 5}], (10,), (1, 28, 28))
     with pytest.raises(ConfigError, match="names exactly one of"):
         SequentialNet([{"dense": 5, "conv": 3}], (10,), (5,))
+
+
+def test_generator_average_follows_the_live_generator_and_is_what_samples(params, tmp_path):
+    model = {**OmegaConf.to_container(params.models["dcgan"]), "ema_decay": 0.999}
+    module = build_module(model, (1, 28, 28)).eval()
+    before = [p.clone() for p in module.generator_average.parameters()]
+    with torch.no_grad():
+        for p in module.generator.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    module.update_average()  # t = 1: decay (1 + 1) / (10 + 1), far below 0.999
+    decay = 2 / 11
+    for old, new, average in zip(
+        before, module.generator.parameters(), module.generator_average.parameters(), strict=True
+    ):
+        assert torch.allclose(average, decay * old + (1 - decay) * new, atol=1e-6)
+    z = torch.randn(4, module.latent_dim)
+    with torch.no_grad():
+        assert torch.allclose(module(z), torch.tanh(module.generator_average(z)))
+        assert not torch.allclose(module(z), torch.tanh(module.generator(z)))
+    torch.save({"state_dict": module.state_dict()}, tmp_path / "state.pt")
+    restored = build_module(model, (1, 28, 28)).eval()
+    restored.load_state_dict(torch.load(tmp_path / "state.pt")["state_dict"])
+    assert int(restored.average_updates) == 1
+    with torch.no_grad():
+        assert torch.allclose(restored(z), module(z))
+
+
+def test_generator_average_decay_is_checked(params):
+    from aegan.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="ema_decay"):
+        build_module({**OmegaConf.to_container(params.models["dcgan"]), "ema_decay": 1.5}, (1, 28, 28))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
+
+import numpy as np
 import pytest
 import torch
 
@@ -26,6 +29,19 @@ def test_gaussian_mixture_finds_both_clusters_and_their_weights():
     assert share_near(samples, -3) == pytest.approx(0.25, abs=0.04)
     assert share_near(samples, 3) == pytest.approx(0.75, abs=0.04)
     assert share_near(samples[:200], 3) == pytest.approx(0.75, abs=0.1)  # shuffled: any prefix is a fair draw
+
+
+def test_gaussian_mixture_on_high_dimensional_codes_samples_without_a_covariance_warning():
+    """Fitted in float32 (the speed), sampled from float64 covariances: numpy's PSD check passes."""
+    g = torch.Generator().manual_seed(0)
+    codes = torch.randn(3000, 64, generator=g) @ torch.randn(64, 64, generator=g) + 5 * torch.randn(64, generator=g)
+    sampler = GaussianMixtureSampler(components=4).fit(codes, seed=0)
+    assert sampler.mixture.covariances_.dtype == np.float64
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "covariance is not symmetric positive-semidefinite" would raise
+        samples = sampler.sample(1000, seed=1)
+    assert samples.shape == (1000, 64) and torch.isfinite(samples).all()
+    assert (samples.mean(0) - codes.mean(0)).abs().max() < 0.5 * codes.std(0).max()
 
 
 def test_two_stage_vae_moves_samples_onto_the_clusters():

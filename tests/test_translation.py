@@ -134,6 +134,18 @@ def test_the_image_pool_passes_images_until_full_then_mixes_in_older_ones():
     assert torch.equal(ImagePool(0).query(first), first)
 
 
+def test_the_image_pools_survive_a_checkpoint(params):
+    model = OmegaConf.to_container(params.models["cyclegan"])
+    module = build_module(model, (1, 28, 28))
+    module.pools["a"].query(torch.rand(5, 1, 28, 28))
+    checkpoint: dict = {}
+    module.on_save_checkpoint(checkpoint)
+    resumed = build_module(model, (1, 28, 28))
+    resumed.on_load_checkpoint(checkpoint)
+    assert torch.equal(torch.stack(resumed.pools["a"].images), torch.stack(module.pools["a"].images))
+    assert resumed.pools["b"].images == []
+
+
 def test_cyclegan_round_trips_improve_with_training(root, fashion_prepared, tmp_path):
     cfg = run_cfg(root, tmp_path, tmp_path, "model=cyclegan", "data=sneaker2boot", "trainer.max_epochs=2")
     base = fashion_prepared / "prepared" / "fashion_mnist"

@@ -85,7 +85,10 @@ def _device(cfg) -> torch.device:
 def _split(prepared: Path, name: str) -> tuple[torch.Tensor, torch.Tensor | None]:
     from aegan.data.prepare import read_split
 
-    data = read_split(prepared, name)
+    return _images_and_labels(read_split(prepared, name))
+
+
+def _images_and_labels(data: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
     return data["images"].float(), data.get("labels", data.get("attributes"))
 
 
@@ -184,7 +187,8 @@ def evaluate(model: str, data: str) -> dict:
         )
     module = load_module(run_dir / "model.ckpt").to(device)
     prepared = resolve_path(root, cfg.paths.prepared_dir) / data
-    test_split = _split(prepared, "test")
+    test_data = read_split(prepared, "test")
+    test_split = _images_and_labels(test_data)
     train_split = _split(prepared, "train") if module.capabilities.encode else None  # only encoders use it
     domain_of = _domain_dataset(cfg)  # a translation task is judged against its base dataset's images
     backbones, domain = _backbones(cfg, root, domain_of, device)
@@ -218,14 +222,12 @@ def evaluate(model: str, data: str) -> dict:
         metrics.update(sampled)
         grids.append(save_grid(samples[:64], report_dir / "samples.png", nrow=8))
     if module.capabilities.translate:
-        from aegan.metrics.translation import translation_metrics
+        from aegan.metrics.translation import PROTOCOLS
 
-        test = read_split(prepared, "test")
-        translated = translation_metrics(
-            module, test, read_split(prepared, "train")["images"], cfg.data, inputs, cfg.evaluation
-        )
-        metrics.update(translated)
-        shown = {"input": test["inputs"][:64].to(device), "image": test["images"][:64].to(device)}
+        protocol = PROTOCOLS[module.pairing]
+        train_images = read_split(prepared, "train")["images"]
+        metrics.update(protocol(module, test_data, train_images, cfg.data, inputs, cfg.evaluation))
+        shown = {"input": test_data["inputs"][:64].to(device), "image": test_data["images"][:64].to(device)}
         with torch.no_grad():
             grids.append(strips_grid(module.translation_rows(shown), report_dir / "translations.png"))
     if module.capabilities.encode or module.capabilities.sample:

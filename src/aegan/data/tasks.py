@@ -15,6 +15,7 @@ The prepared split holds `images` (targets / domain b), `inputs` (domain a) and 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -57,46 +58,62 @@ def mask_centre(images: torch.Tensor, hole: float) -> torch.Tensor:
     return images.float().masked_fill(hole_mask(images.shape, hole), 0.0)
 
 
+def _mean_image(cfg: Any, train_images: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    mean = train_images.float().mean(0, keepdim=True)
+    return lambda inputs: mean.expand(len(inputs), -1, -1, -1)
+
+
+def _unchanged(cfg: Any, train_images: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    return lambda inputs: inputs.float()
+
+
+def _mean_filled_hole(cfg: Any, train_images: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    mean, mask = train_images.float().mean(0, keepdim=True), hole_mask(train_images.shape, float(cfg.hole))
+    return lambda inputs: torch.where(mask, mean, inputs.float())
+
+
+@dataclass(frozen=True)
+class Task:
+    pairing: str  # "paired": inputs and images correspond one to one; "unpaired": two domains
+    baseline_name: str
+    # (data cfg, training targets) -> (input -> the naive output)
+    baseline: Callable[[Any, torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]
+    inputs: Callable[[Any, torch.Tensor], torch.Tensor] | None = None  # (data cfg, images) -> inputs, paired only
+
+
+TASKS = {
+    "edges": Task("paired", "mean image", _mean_image, lambda cfg, x: sobel_edges(x, float(cfg.edge_threshold))),
+    "superres": Task(
+        "paired", "bicubic upsampling", _unchanged, lambda cfg, x: shrink_and_upsample(x, int(cfg.factor))
+    ),
+    "inpaint": Task("paired", "mean-filled hole", _mean_filled_hole, lambda cfg, x: mask_centre(x, float(cfg.hole))),
+    "classes": Task("unpaired", "the input unchanged", _unchanged),
+}
+
+
+def task(cfg: Any) -> Task:
+    if cfg.task not in TASKS:
+        raise ConfigError(f"data.task must be one of {sorted(TASKS)}, got {cfg.task!r}")
+    return TASKS[cfg.task]
+
+
+def pairing(cfg: Any) -> str:
+    return task(cfg).pairing
+
+
 def task_inputs(cfg: Any, images: torch.Tensor) -> torch.Tensor:
-    """The task's input for every target image."""
-    if cfg.task == "edges":
-        return sobel_edges(images, float(cfg.edge_threshold))
-    if cfg.task == "superres":
-        return shrink_and_upsample(images, int(cfg.factor))
-    if cfg.task == "inpaint":
-        return mask_centre(images, float(cfg.hole))
-    raise ConfigError(f"data.task must be edges, superres or inpaint, got {cfg.task!r}")
+    """The paired task's input for every target image."""
+    make = task(cfg).inputs
+    if make is None:
+        raise ConfigError(
+            f"data.task {cfg.task} is unpaired: its inputs are a domain of their own, not made from images"
+        )
+    return make(cfg, images)
 
 
 def naive_baseline(cfg: Any, train_images: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
     """input -> the task's naive output (fitted on the training targets where it needs them)."""
-    mean = train_images.float().mean(0, keepdim=True)
-    if cfg.task == "edges":
-        return lambda inputs: mean.expand(len(inputs), -1, -1, -1)
-    if cfg.task == "superres":
-        return lambda inputs: inputs.float()
-    if cfg.task == "inpaint":
-        mask = hole_mask(train_images.shape, float(cfg.hole))
-        return lambda inputs: torch.where(mask, mean, inputs.float())
-    if cfg.task == "classes":
-        return lambda inputs: inputs.float()
-    raise ConfigError(f"data.task must be edges, superres or inpaint, got {cfg.task!r}")
-
-
-BASELINE_NAMES = {
-    "edges": "mean image",
-    "superres": "bicubic upsampling",
-    "inpaint": "mean-filled hole",
-    "classes": "the input unchanged",
-}
-PAIRING = {"edges": "paired", "superres": "paired", "inpaint": "paired", "classes": "unpaired"}
-
-
-def pairing(cfg: Any) -> str:
-    """Whether the task's inputs and images correspond one to one ("paired") or are two domains ("unpaired")."""
-    if cfg.task not in PAIRING:
-        raise ConfigError(f"data.task must be one of {sorted(PAIRING)}, got {cfg.task!r}")
-    return PAIRING[cfg.task]
+    return task(cfg).baseline(cfg, train_images)
 
 
 def class_domains(cfg: Any, split: dict[str, torch.Tensor], seed: int) -> dict[str, torch.Tensor]:

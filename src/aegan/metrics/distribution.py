@@ -42,7 +42,8 @@ def _kth_neighbour_radius(features: torch.Tensor, k: int, chunk: int = 2048) -> 
     radii = []
     for start in range(0, len(features), chunk):
         dist = torch.cdist(features[start : start + chunk], features)
-        radii.append(dist.kthvalue(k + 1, dim=1).values)  # +1: the point itself at distance 0
+        # +1: the point itself at distance 0; topk is several times faster than kthvalue on CPU
+        radii.append(dist.topk(k + 1, dim=1, largest=False).values[:, -1])
     return torch.cat(radii)
 
 

@@ -42,12 +42,23 @@ class EvaluationInputs:
     device: torch.device
 
 
-def feature_scores(images: torch.Tensor, inputs: EvaluationInputs, evaluation: DictConfig, what: str) -> dict[str, Any]:
-    """distribution_metrics of `images` against the real test features, per backbone."""
+def feature_scores(
+    images: torch.Tensor,
+    inputs: EvaluationInputs,
+    evaluation: DictConfig,
+    what: str,
+    real: torch.Tensor | None = None,
+) -> dict[str, Any]:
+    """distribution_metrics of `images` per backbone, against the real test features or the `real` images."""
     scores = {}
     for name, backbone in inputs.backbones.items():
-        fake = extract_features(backbone, images, batch_size_for(backbone, evaluation), inputs.device, f"{what} {name}")
-        scores[name] = distribution_metrics(backbone.cpu(), inputs.real_features[name], fake, evaluation)
+        size = batch_size_for(backbone, evaluation)
+        if real is None:
+            reference = inputs.real_features[name]
+        else:
+            reference = extract_features(backbone, real, size, inputs.device, f"real {what} {name}")
+        fake = extract_features(backbone, images, size, inputs.device, f"{what} {name}")
+        scores[name] = distribution_metrics(backbone.cpu(), reference, fake, evaluation)
     return scores
 
 

@@ -18,10 +18,8 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from aegan.data.tasks import BASELINE_NAMES, naive_baseline, sobel_edges
-from aegan.metrics.distribution import distribution_metrics
-from aegan.metrics.evaluate import EvaluationInputs, generated_metrics
-from aegan.metrics.features import batch_size_for, extract_features
+from aegan.data.tasks import naive_baseline, sobel_edges, task
+from aegan.metrics.evaluate import EvaluationInputs, feature_scores, generated_metrics
 from aegan.metrics.reconstruction import mean_quality
 from aegan.models.inference import batched
 
@@ -29,20 +27,6 @@ from aegan.models.inference import batched
 def _accuracy(classifier: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int) -> float:
     logits = batched(classifier, images, classifier, batch_size)
     return float((logits.argmax(1) == labels).float().mean())
-
-
-def translation_metrics(
-    module: torch.nn.Module,
-    test: dict[str, torch.Tensor],
-    train_images: torch.Tensor,
-    data: DictConfig,
-    inputs: EvaluationInputs,
-    evaluation: DictConfig,
-) -> dict[str, Any]:
-    """The protocol of the module's pairing."""
-    if module.pairing == "unpaired":
-        return cycle_metrics(module, test, data, inputs, evaluation)
-    return paired_metrics(module, test, train_images, data, inputs, evaluation)
 
 
 def paired_metrics(
@@ -59,7 +43,7 @@ def paired_metrics(
     targets = test["images"].float()
     metrics: dict[str, Any] = {
         "test": {**mean_quality([(outputs, targets)]), "n": len(targets)},
-        "baseline": {**mean_quality([(baseline, targets)]), "name": BASELINE_NAMES[data.task]},
+        "baseline": {**mean_quality([(baseline, targets)]), "name": task(data).baseline_name},
     }
     n_real = len(next(iter(inputs.real_features.values())))
     metrics.update(generated_metrics(outputs[:n_real], inputs, evaluation, "translations"))
@@ -75,6 +59,7 @@ def paired_metrics(
 def cycle_metrics(
     module: torch.nn.Module,
     test: dict[str, torch.Tensor],
+    train_images: torch.Tensor,  # unused: a shared signature (PROTOCOLS)
     data: DictConfig,
     inputs: EvaluationInputs,
     evaluation: DictConfig,
@@ -100,7 +85,7 @@ def cycle_metrics(
             "baseline_success": _accuracy(inputs.classifier, source, target, batch_size),
             "cycle_l1": float(((returned - source).abs() / 2).mean()),
             "shape": mean_quality([(edges_out, edges_in)])["ssim"],
-            "samples": _scores_against(outputs, real.float(), inputs, evaluation, f"{name} outputs"),
+            "samples": feature_scores(outputs, inputs, evaluation, f"{name} outputs", real=real.float()),
             "n": len(source),
         }
     metrics["test"] = {"success": (metrics["a_to_b"]["success"] + metrics["b_to_a"]["success"]) / 2}
@@ -108,14 +93,5 @@ def cycle_metrics(
     return metrics
 
 
-def _scores_against(
-    images: torch.Tensor, real: torch.Tensor, inputs: EvaluationInputs, evaluation: DictConfig, what: str
-) -> dict[str, Any]:
-    """distribution_metrics of images against `real` (the target class's test images), per backbone."""
-    scores = {}
-    for name, backbone in inputs.backbones.items():
-        size = batch_size_for(backbone, evaluation)
-        real_features = extract_features(backbone, real, size, inputs.device, f"real {what}")
-        fake = extract_features(backbone, images, size, inputs.device, what)
-        scores[name] = distribution_metrics(backbone.cpu(), real_features, fake, evaluation)
-    return scores
+# The protocol for each pairing a translation family declares (models/base.py `pairing`).
+PROTOCOLS = {"paired": paired_metrics, "unpaired": cycle_metrics}

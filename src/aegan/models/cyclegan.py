@@ -39,11 +39,17 @@ class ImagePool:
                 out.append(image)
             elif torch.rand(()) < 0.5:
                 index = int(torch.randint(len(self.images), ()))
-                out.append(self.images[index])
+                out.append(self.images[index].to(image.device))  # a restored pool may sit elsewhere
                 self.images[index] = image
             else:
                 out.append(image)
         return torch.stack(out)
+
+    def state(self) -> torch.Tensor | None:
+        return torch.stack(self.images).cpu() if self.images else None
+
+    def restore(self, images: torch.Tensor | None) -> None:
+        self.images = [] if images is None else list(images.unbind())
 
 
 class CycleGANModule(GenerativeModule):
@@ -72,6 +78,14 @@ class CycleGANModule(GenerativeModule):
         self.lambda_cycle, self.lambda_identity = float(model["lambda_cycle"]), float(model["lambda_identity"])
         self.pools = {"a": ImagePool(int(model["pool_size"])), "b": ImagePool(int(model["pool_size"]))}
         self.example_input_array = torch.zeros(1, *image_shape)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """The pools are training state too: a resumed run's critics see the history they would have seen."""
+        checkpoint["image_pools"] = {name: pool.state() for name, pool in self.pools.items()}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        for name, images in checkpoint.get("image_pools", {}).items():
+            self.pools[name].restore(images)
 
     def forward(self, a: torch.Tensor) -> torch.Tensor:
         """Domain A images -> domain B images in [-1, 1]."""

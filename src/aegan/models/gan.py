@@ -5,10 +5,15 @@ by `model.loss`: nonsaturating, lsgan, hinge, wasserstein (weights clipped to [-
 or wasserstein_gp (Gulrajani et al.: the critic's gradient norm pulled to 1 on random interpolates).
 The critic takes `n_critic` steps (each on a fresh real batch) per generator step. Lightning manual
 optimisation: the Lightning 2 way for two optimisers (no optimizer_idx).
+
+`model.ema_decay` keeps an exponential moving average of the generator's weights (Yazici et al. 2019,
+"The Unusual Effectiveness of Averaging in GAN Training"; as StyleGAN and BigGAN sample): training
+uses the live generator, everything that samples (previews, evaluation, exported models) the average.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
@@ -36,13 +41,36 @@ class GANModule(GenerativeModule):
             raise ConfigError(f"model.n_critic must be >= 1, got {self.n_critic}")
         self.generator = build_decoder(model["generator"], self.latent_dim, image_shape)
         self.critic = build_encoder(model["critic"], image_shape, 1)
+        self.ema_decay = model.get("ema_decay")
+        if self.ema_decay is not None and not 0.0 < float(self.ema_decay) < 1.0:
+            raise ConfigError(f"model.ema_decay must be in (0, 1) or null, got {self.ema_decay}")
+        self.generator_average = None
+        if self.ema_decay is not None:
+            self.generator_average = copy.deepcopy(self.generator).requires_grad_(False)
+            self.register_buffer("average_updates", torch.zeros((), dtype=torch.long))
         self.example_input_array = torch.zeros(1, self.latent_dim)  # the summary: the generator's sizes, FLOPs
         # A fixed latent batch, so sample grids of successive epochs show the same points.
         self.register_buffer("fixed_z", torch.randn(64, self.latent_dim, generator=torch.Generator().manual_seed(0)))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """Latent codes -> images in [-1, 1] (tanh output)."""
-        return torch.tanh(self.generator(z))
+        """Latent codes -> images in [-1, 1] (tanh output), by the averaged generator when there is one."""
+        generator = self.generator if self.generator_average is None else self.generator_average
+        return torch.tanh(generator(z))
+
+    def fake(self, n: int) -> torch.Tensor:
+        """n images of the generator being trained."""
+        return torch.tanh(self.generator(self.noise(n)))
+
+    @torch.no_grad()
+    def update_average(self) -> None:
+        """One EMA step; the decay ramps up as (1 + t) / (10 + t) so early weights fade within a short run."""
+        self.average_updates += 1
+        t = float(self.average_updates)
+        decay = min(float(self.ema_decay), (1 + t) / (10 + t))
+        average, live = list(self.generator_average.parameters()), list(self.generator.parameters())
+        torch._foreach_lerp_(average, live, 1.0 - decay)
+        for mine, theirs in zip(self.generator_average.buffers(), self.generator.buffers(), strict=True):
+            mine.copy_(theirs)  # batch-norm statistics of the live generator
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self(z)
@@ -87,7 +115,7 @@ class GANModule(GenerativeModule):
         opt_g, opt_d = self.optimizers()
         self.toggle_optimizer(opt_d)
         with torch.no_grad():
-            fake = self(self.noise(len(real)))
+            fake = self.fake(len(real))
         d_loss, logs = self.critic_loss(real, fake)
         self.optimize(opt_d, d_loss)
         self.untoggle_optimizer(opt_d)
@@ -96,15 +124,17 @@ class GANModule(GenerativeModule):
 
         if (index + 1) % self.n_critic == 0:
             self.toggle_optimizer(opt_g)
-            g_loss = self.generator_loss(self(self.noise(len(real))))
+            g_loss = self.generator_loss(self.fake(len(real)))
             self.optimize(opt_g, g_loss)
             self.untoggle_optimizer(opt_g)
+            if self.generator_average is not None:
+                self.update_average()
             logs["train/g_loss"] = g_loss
         return logs
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         real = batch["image"]
-        fake = self(self.noise(len(real)))
+        fake = self.fake(len(real))
         with torch.set_grad_enabled(self.adversarial.differentiates_twice):  # the penalty needs input gradients
             d_loss, logs = self.critic_loss(real, fake)
         logs = {f"val/{k}": v for k, v in logs.items()}
