@@ -67,7 +67,7 @@ clean-outputs:
 
 # The fidelity harness (benchmarks/fidelity/): the seeds' own Keras models next to aegan's, same data and
 # epochs, one yardstick. TensorFlow lives in its own venv: never a dependency of aegan.
-MODELS ?= dcgan mlp_gan dense_ae stacked_ae denoising_ae
+MODELS ?= dcgan mlp_gan dense_ae stacked_ae conv_ae denoising_ae vae conv_vae
 EPOCHS ?= 1
 KERAS_VENV := .venv-keras
 

@@ -19,7 +19,15 @@ def test_params_yaml_is_current(root):
 
 def test_params_yaml_holds_every_dataset_and_model(root):
     params = yaml.safe_load((root / "params.yaml").read_text())
-    assert sorted(params["datasets"]) == ["celeba", "edges2fashion", "fashion_mnist", "lego", "mnist", "sneaker2boot"]
+    assert sorted(params["datasets"]) == [
+        "celeba",
+        "edges2fashion",
+        "fashion_mnist",
+        "lego",
+        "mnist",
+        "pullover2coat",
+        "sneaker2boot",
+    ]
     assert set(params["pipeline"]["models"]) <= set(params["models"])
     assert set(params["pipeline"]["datasets"]) <= set(params["datasets"])
     assert params["pipeline"]["datasets"] == ["fashion_mnist"]  # the offline default

@@ -111,15 +111,17 @@ def test_pix2pix_learns_edges_to_fashion_beyond_the_mean_image(root, fashion_pre
     assert Image.open(translated).size == (2 * 32, 2 * (2 * 30 + 2))
 
 
-def test_class_domains_are_two_unaligned_classes_of_equal_size(fashion_prepared):
-    cfg = OmegaConf.create({"task": "classes", "domains": [7, 9], "base": {"name": "fashion_mnist"}})
+@pytest.mark.parametrize("name", ["sneaker2boot", "pullover2coat"])
+def test_class_domains_are_two_unaligned_classes_of_equal_size(params, fashion_prepared, name):
+    cfg = OmegaConf.create(params["datasets"][name])
+    a, b = cfg.domains
     split = read_split(fashion_prepared / "prepared" / "fashion_mnist", "train")
     task = derive_split(cfg, split, seed=3)
-    sneakers, boots = split["images"][split["labels"] == 7], split["images"][split["labels"] == 9]
-    n = min(len(sneakers), len(boots))
+    domain_a, domain_b = split["images"][split["labels"] == a], split["images"][split["labels"] == b]
+    n = min(len(domain_a), len(domain_b))
     assert len(task["inputs"]) == len(task["images"]) == n > 200
-    assert torch.equal(task["inputs"], sneakers[:n]) and bool((task["labels"] == 9).all())
-    assert not torch.equal(task["images"], boots[:n])  # shuffled: no pairing to learn from
+    assert torch.equal(task["inputs"], domain_a[:n]) and bool((task["labels"] == b).all())
+    assert not torch.equal(task["images"], domain_b[:n])  # shuffled: no pairing to learn from
     assert torch.equal(task["images"], derive_split(cfg, split, seed=3)["images"])
 
 

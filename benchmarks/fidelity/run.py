@@ -26,7 +26,7 @@ import torch
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 GENERATORS = ("dcgan", "mlp_gan")
-ENCODERS = ("dense_ae", "stacked_ae", "denoising_ae")
+ENCODERS = ("dense_ae", "stacked_ae", "conv_ae", "denoising_ae", "vae", "conv_vae")
 
 
 def export(prepared: Path, out: Path) -> Path:
@@ -39,22 +39,24 @@ def export(prepared: Path, out: Path) -> Path:
     return out
 
 
-def run_seed(keras_python: str, model: str, data: Path, epochs: int, out: Path, samples: int) -> tuple[dict, dict]:
+def run_seed(
+    keras_python: str, model: str, data: Path, epochs: int, out: Path, samples: int, seed: int
+) -> tuple[dict, dict]:
     cmd = [keras_python, str(HERE / "seeds.py"), model, "--data", str(data), "--epochs", str(epochs)]
-    cmd += ["--out", str(out), "--samples", str(samples)]
+    cmd += ["--out", str(out), "--samples", str(samples), "--seed", str(seed)]
     subprocess.run(cmd, check=True)
     arrays = np.load(out / f"{model}.npz")
     tensors = {k: torch.from_numpy(arrays[k]).permute(0, 3, 1, 2).contiguous() for k in arrays.files}
     return tensors, json.loads((out / f"{model}.json").read_text())
 
 
-def run_aegan(model: str, epochs: int, out: Path, samples: int, overrides: list[str]) -> tuple[dict, dict]:
+def run_aegan(model: str, epochs: int, out: Path, samples: int, seed: int, overrides: list[str]) -> tuple[dict, dict]:
     from aegan.config import compose
     from aegan.models.inference import reconstruct, sample
     from aegan.models.registry import load_module
     from aegan.training.fit import fit
 
-    base = [f"model={model}", f"trainer.max_epochs={epochs}", "logger.progress_bar=false"]
+    base = [f"model={model}", f"trainer.max_epochs={epochs}", f"seed={seed}", "logger.progress_bar=false"]
     base += [f"logger.tracking_uri=sqlite:///{out / 'mlflow.db'}"]
     cfg = compose(ROOT, "config", [*base, *overrides])
     shutil.rmtree(out / model, ignore_errors=True)  # a fresh run, never a resumed or "complete" one
@@ -81,7 +83,7 @@ def run_aegan(model: str, epochs: int, out: Path, samples: int, overrides: list[
 def score(tensors: dict, test: torch.Tensor, labels: torch.Tensor, classifier_path: Path) -> dict:
     from omegaconf import OmegaConf
 
-    from aegan.metrics.distribution import distribution_metrics, mode_coverage
+    from aegan.metrics.distribution import distribution_metrics, fid, mode_coverage
     from aegan.metrics.domain_classifier import load_classifier
     from aegan.metrics.features import DomainBackbone, extract_features
     from aegan.models.inference import batched
@@ -100,6 +102,7 @@ def score(tensors: dict, test: torch.Tensor, labels: torch.Tensor, classifier_pa
     if "reconstructions" in tensors:
         recon = tensors["reconstructions"]
         row["mse"] = float(((recon - test) / 2).pow(2).mean())  # on [0, 1] pixels
+        row["recon_fid"] = fid(backbone, real, extract_features(backbone, recon, 500))
         predicted = batched(classifier, recon, classifier, 500).argmax(1)
         row["recon_accuracy"] = float((predicted == labels).float().mean())
     return row
@@ -110,6 +113,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=[*GENERATORS, *ENCODERS])
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--samples", type=int, default=10000)
+    parser.add_argument("--seed", type=int, default=42, help="both sides' random seed (repeats: another seed)")
     parser.add_argument("--keras-python", default=str(ROOT / ".venv-keras" / "bin" / "python"))
     parser.add_argument("--out", default=str(ROOT / "reports" / "fidelity"))
     parser.add_argument("--skip-seed", action="store_true", help="reuse the seed results already in --out")
@@ -136,14 +140,16 @@ def main() -> None:
             seed_time = json.loads((out / "seed" / f"{model}.json").read_text())
             sides.append(("seed (Keras)", seed, seed_time))
         else:
-            seed_run = run_seed(args.keras_python, model, data, args.epochs, out / "seed", args.samples)
+            seed_run = run_seed(args.keras_python, model, data, args.epochs, out / "seed", args.samples, args.seed)
             sides.append(("seed (Keras)", *seed_run))
-        sides.append((args.label, *run_aegan(model, args.epochs, out / "aegan", args.samples, args.overrides)))
+        aegan_run = run_aegan(model, args.epochs, out / "aegan", args.samples, args.seed, args.overrides)
+        sides.append((args.label, *aegan_run))
         for side, tensors, timing in sides:
             row = {
                 "model": model,
                 "side": side,
                 "epochs": args.epochs,
+                "seed": args.seed,
                 **score(tensors, test["images"], test["labels"], classifier),
             }
             row.update({k: timing[k] for k in ("batch_size", "train_seconds", "images_per_second")})

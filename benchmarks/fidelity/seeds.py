@@ -86,10 +86,137 @@ def train_autoencoder(name, train, test, epochs):
     model.fit(x, x, epochs=epochs, batch_size=batch, shuffle=True, verbose=2)
     seconds = time.perf_counter() - start
     recon = model.predict(unit(test), batch_size=500, verbose=0) * 2.0 - 1.0
-    return {"reconstructions": recon}, seconds, batch
+    return {"reconstructions": np.clip(recon, -1.0, 1.0)}, seconds, batch  # a linear output may overshoot
 
 
-AUTOENCODERS = {"dense_ae": dense_ae, "stacked_ae": stacked_ae, "denoising_ae": denoising_ae}
+def conv_ae():
+    """Géron, handson-ml3 chapter 17: Conv 16-32-64 3x3 ReLU + MaxPool 2, Conv 30 + global average pool (the
+    30-d code); Dense 3x3x16 -> ConvT 32 (valid) -> 16 -> 1, stride 2, 3x3; linear output; MSE, Nadam, batch 32."""
+    encoder = keras.Sequential(
+        [
+            layers.Input((28, 28, 1)),
+            layers.Conv2D(16, 3, padding="same", activation="relu"),
+            layers.MaxPool2D(pool_size=2),
+            layers.Conv2D(32, 3, padding="same", activation="relu"),
+            layers.MaxPool2D(pool_size=2),
+            layers.Conv2D(64, 3, padding="same", activation="relu"),
+            layers.MaxPool2D(pool_size=2),
+            layers.Conv2D(30, 3, padding="same", activation="relu"),
+            layers.GlobalAvgPool2D(),
+        ]
+    )
+    decoder = keras.Sequential(
+        [
+            layers.Input((30,)),
+            layers.Dense(3 * 3 * 16),
+            layers.Reshape((3, 3, 16)),
+            layers.Conv2DTranspose(32, 3, strides=2, activation="relu"),
+            layers.Conv2DTranspose(16, 3, strides=2, padding="same", activation="relu"),
+            layers.Conv2DTranspose(1, 3, strides=2, padding="same"),
+        ]
+    )
+    model = keras.Sequential([encoder, decoder])
+    model.compile(loss="mse", optimizer="nadam")
+    return model, 32
+
+
+AUTOENCODERS = {"dense_ae": dense_ae, "stacked_ae": stacked_ae, "denoising_ae": denoising_ae, "conv_ae": conv_ae}
+
+
+# ---------------------------------------------------------------- VAEs (002/003: Géron; 004: Foster's faces VAE)
+def _gaussian_head(x, codings: int):
+    return layers.Dense(codings)(x), layers.Dense(codings)(x)
+
+
+def vae():
+    """Géron, handson-ml2 chapter 17: Dense 150-100 SELU -> 10-d mean and log-variance; decoder 100-150 SELU ->
+    784 sigmoid; BCE (mean over pixels) + KL / 784 (the notebook's add_loss), batch 128. Nadam, as the 3rd
+    edition's VAE and aegan's config (the 2nd edition compiles this one with RMSprop)."""
+    codings = 10
+    inputs = layers.Input((28, 28, 1))
+    x = layers.Flatten()(inputs)
+    x = layers.Dense(150, activation="selu")(x)
+    x = layers.Dense(100, activation="selu")(x)
+    encoder = keras.Model(inputs, _gaussian_head(x, codings))
+    decoder = keras.Sequential(
+        [
+            layers.Input((codings,)),
+            layers.Dense(100, activation="selu"),
+            layers.Dense(150, activation="selu"),
+            layers.Dense(784, activation="sigmoid"),
+            layers.Reshape((28, 28, 1)),
+        ]
+    )
+
+    def loss(x, out, kl):
+        return tf.reduce_mean(keras.losses.binary_crossentropy(x, out, axis=[1, 2, 3])) + tf.reduce_mean(kl) / 784.0
+
+    return encoder, decoder, codings, 128, keras.optimizers.Nadam(), loss
+
+
+def conv_vae():
+    """Foster, Generative Deep Learning chapter 3's faces VAE at 28x28 (aegan's conv_vae): Conv 32-64 3x3 stride 2
+    + batch norm + LeakyReLU -> 200-d mean and log-variance; Dense 7x7x64 -> ConvT 32 -> 1, 3x3 stride 2, batch
+    norm + LeakyReLU, sigmoid; 2000 * mean MSE + KL, Adam(5e-4), batch 128."""
+    codings = 200
+    inputs = layers.Input((28, 28, 1))
+    x = inputs
+    for filters in (32, 64):
+        x = layers.Conv2D(filters, 3, strides=2, padding="same")(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.LeakyReLU()(x)
+    encoder = keras.Model(inputs, _gaussian_head(layers.Flatten()(x), codings))
+    decoder = keras.Sequential(
+        [
+            layers.Input((codings,)),
+            layers.Dense(7 * 7 * 64),
+            layers.BatchNormalization(),
+            layers.LeakyReLU(),
+            layers.Reshape((7, 7, 64)),
+            layers.Conv2DTranspose(32, 3, strides=2, padding="same"),
+            layers.BatchNormalization(),
+            layers.LeakyReLU(),
+            layers.Conv2DTranspose(1, 3, strides=2, padding="same", activation="sigmoid"),
+        ]
+    )
+
+    def loss(x, out, kl):
+        return 2000.0 * tf.reduce_mean(tf.square(x - out)) + tf.reduce_mean(kl)
+
+    return encoder, decoder, codings, 128, keras.optimizers.Adam(5e-4), loss
+
+
+def train_vae(name, train, test, epochs, n_samples):
+    """The seeds' VAE (a Sampling layer, the KL added to the reconstruction loss) as one GradientTape step."""
+    encoder, decoder, codings, batch, optimizer, loss_fn = VAES[name]()
+    weights = encoder.trainable_variables + decoder.trainable_variables
+
+    @tf.function
+    def step(x):
+        with tf.GradientTape() as tape:
+            mean, log_var = encoder(x, training=True)
+            z = mean + tf.exp(log_var / 2) * tf.random.normal(tf.shape(mean))
+            out = decoder(z, training=True)
+            kl = -0.5 * tf.reduce_sum(1 + log_var - tf.exp(log_var) - tf.square(mean), axis=-1)
+            loss = loss_fn(x, out, kl)
+        optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights, strict=True))
+        return loss
+
+    dataset = tf.data.Dataset.from_tensor_slices(unit(train)).shuffle(10000).batch(batch).prefetch(1)
+    start = time.perf_counter()
+    for epoch in range(epochs):
+        for x in dataset:
+            loss = step(x)
+        print(f"epoch {epoch + 1}/{epochs}: {time.perf_counter() - start:.0f} s, loss {float(loss):.3f}", flush=True)
+    seconds = time.perf_counter() - start
+    mean, _ = encoder.predict(unit(test), batch_size=500, verbose=0)
+    recon = decoder.predict(mean, batch_size=500, verbose=0) * 2.0 - 1.0
+    z = np.random.normal(size=(n_samples, codings)).astype("float32")
+    samples = decoder.predict(z, batch_size=500, verbose=0) * 2.0 - 1.0
+    return {"reconstructions": recon, "samples": samples}, seconds, batch
+
+
+VAES = {"vae": vae, "conv_vae": conv_vae}
 
 
 # ---------------------------------------------------------------- GANs (002: Géron's DCGAN; 003: the MLP GAN)
@@ -197,7 +324,7 @@ def train_gan(name, train, epochs, n_samples):
 
 
 GANS = {"dcgan": dcgan, "mlp_gan": mlp_gan}
-MODELS = sorted([*AUTOENCODERS, *GANS])
+MODELS = sorted([*AUTOENCODERS, *VAES, *GANS])
 
 
 def main() -> None:
@@ -214,6 +341,8 @@ def main() -> None:
     train = np.load(data / "train.npy")
     if args.model in GANS:
         arrays, seconds, batch = train_gan(args.model, train, args.epochs, args.samples)
+    elif args.model in VAES:
+        arrays, seconds, batch = train_vae(args.model, train, np.load(data / "test.npy"), args.epochs, args.samples)
     else:
         arrays, seconds, batch = train_autoencoder(args.model, train, np.load(data / "test.npy"), args.epochs)
     out = Path(args.out)
