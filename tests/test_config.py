@@ -95,7 +95,7 @@ def test_cli_train_rejects_an_unknown_model_with_the_options(root):
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["model=conv_vae", "model.decoder.channels.28=[256, 128, 64]"], "not divisible by 2\\^3"),
+        (["model=conv_ae", "model.decoder.channels.28=[256, 128, 64]"], "not divisible by 2\\^3"),
         (["model=conv_ae", "data.image_size=30"], "conv_ae .* 30"),
         (["model=dense_ae", "data=celeba", "model.decoder.kind=mlp"], "unknown decoder kind 'mlp'"),
         (["model=pix2pix", "data=fashion_mnist"], "needs a translation dataset .* fashion_mnist is not one"),

@@ -9,7 +9,7 @@ from conftest import run_cfg
 from aegan.metrics.anomaly import anomaly_auc
 from aegan.metrics.evaluate import anomaly_config
 from aegan.metrics.likelihood import elbo_terms, importance_log_likelihood
-from aegan.metrics.probe import linear_probe
+from aegan.metrics.probe import linear_probe, pixel_probe
 from aegan.metrics.reconstruction import denoising_metrics
 from aegan.models.registry import load_module
 from aegan.training.fit import fit
@@ -33,7 +33,8 @@ def dense_ae(root, fashion_prepared, tmp_path_factory):
 
 def test_linear_probe_on_codes_pixels_and_pca(dense_ae, fashion_prepared):
     module, _ = dense_ae
-    scores = linear_probe(module, split(fashion_prepared, "train"), split(fashion_prepared, "test"), 3000, 300)
+    train, test = split(fashion_prepared, "train"), split(fashion_prepared, "test")
+    scores = {**linear_probe(module, train, test, 3000, 300), "pixels": pixel_probe(train, test, 3000, 300)}
     print(scores)
     assert scores["code_dim"] == 32 and scores["n_train"] == 3000
     for key in ("codes", "pixels", "pca"):

@@ -160,6 +160,23 @@ def test_sequential_layers_rebuild_the_seed_networks_with_keras_shapes_and_sizes
     ).shape == (2, 1)
 
 
+def test_conv_vae_is_fosters_keras_layers_for_any_latent_size(params):
+    """conf/model/conv_vae.yaml at 28x28: the parameter counts Keras reports for the seed's layers
+    (benchmarks/fidelity/seeds.py: encoder 1,274,000, decoder 661,761, batch-norm moving statistics
+    included); `dense: out` follows model.latent_dim."""
+
+    def keras_count(network: torch.nn.Module) -> int:
+        moving = sum(b.numel() for name, b in network.named_buffers() if "running" in name)
+        return sum(p.numel() for p in network.parameters()) + moving
+
+    cfg = OmegaConf.to_container(params.models.conv_vae)
+    vae = build_module(cfg, (1, 28, 28))
+    assert (keras_count(vae.encoder), keras_count(vae.decoder)) == (1_274_000, 661_761)
+    small = build_module({**cfg, "latent_dim": 16}, (1, 28, 28))
+    mu, logvar = small.posterior(torch.zeros(2, 1, 28, 28))
+    assert mu.shape == logvar.shape == (2, 16) and small.sample(2).shape == (2, 1, 28, 28)
+
+
 def test_sequential_layers_refuse_what_does_not_fit():
     from aegan.errors import ConfigError
     from aegan.models.sequential import SequentialNet

@@ -79,6 +79,7 @@ def test_every_family_gets_its_metrics(project):
     work = project
     classifier = json.loads((work / "metrics/domain_classifier/fashion_mnist.json").read_text())
     assert 0.1 < classifier["test_accuracy"] <= 1.0
+    pixel_probe = json.loads((work / "data/reference/fashion_mnist/pixel_probe.json").read_text())["pixels"]
     for model in MODELS:
         metrics = json.loads((work / f"metrics/{model}/fashion_mnist.json").read_text())
         if model in GANS:
@@ -87,7 +88,8 @@ def test_every_family_gets_its_metrics(project):
         else:
             assert 0 < metrics["test"]["mse"] < 1  # one epoch on 400 images: no quality claim here
             assert metrics["reconstruction"]["domain"]["n_fake"] == 200
-            assert 0.1 < metrics["probe"]["codes"] <= 1 and 0.1 < metrics["probe"]["pixels"] <= 1
+            assert 0.1 < metrics["probe"]["codes"] <= 1 and metrics["probe"]["pixels"] == pixel_probe  # computed once
+            assert 0.1 < pixel_probe <= 1
             anomaly = json.loads((work / f"metrics/anomaly/{model}/fashion_mnist.json").read_text())["anomaly"]
             assert 0 <= anomaly["auc"] <= 1 and anomaly["held_out_class"] == 0
             assert (work / f"reports/{model}/fashion_mnist/reconstructions.png").exists()

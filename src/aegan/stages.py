@@ -137,16 +137,19 @@ def _backbones(cfg, root: Path, data: str, device: torch.device) -> tuple[dict, 
 
 
 def reference(data: str) -> Path:
-    """Features of the real test images (the first evaluation.n_real) per backbone, computed once."""
+    """Features of the real test images (the first evaluation.n_real) per backbone, and the linear probe on
+    raw pixels (labelled datasets): the same for every model, computed once."""
     import torch
 
     from aegan.metrics.features import batch_size_for, extract_features
+    from aegan.metrics.probe import PIXEL_PROBE, pixel_probe, single_label
 
     root, cfg = _setup(None, data)
     device = _device(cfg)
     backbones, _ = _backbones(cfg, root, data, device)
-    test, _ = _split(resolve_path(root, cfg.paths.prepared_dir) / data, "test")
-    real = test[: int(cfg.evaluation.n_real)]
+    prepared = resolve_path(root, cfg.paths.prepared_dir) / data
+    test = _split(prepared, "test")
+    real = test[0][: int(cfg.evaluation.n_real)]
     dest = resolve_path(root, cfg.paths.reference_dir) / data
     with atomic_dir(dest) as tmp:
         for name, backbone in backbones.items():
@@ -155,6 +158,14 @@ def reference(data: str) -> Path:
             )
             torch.save({"features": features, "backbone": name, "n": len(real)}, tmp / f"{name}.pt")
             print(f"reference: {data}: {len(real)} real images -> {name} features {tuple(features.shape)}")
+        train = _split(prepared, "train")
+        if single_label(train[1]) and single_label(test[1]):
+            probe = cfg.evaluation.probe
+            pixels = pixel_probe(train, test, int(probe.max_train), int(probe.max_iter))
+            atomic_write_json(
+                tmp / PIXEL_PROBE, {"pixels": pixels, "n_train": min(len(train[1]), int(probe.max_train))}
+            )
+            print(f"reference: {data}: the linear probe on raw pixels scores {pixels:.3f} on the test split")
     return dest
 
 
@@ -167,10 +178,12 @@ def evaluate(model: str, data: str) -> dict:
         EvaluationInputs,
         encoder_metrics,
         ex_post_sampler_metrics,
+        load_pixel_probe,
         load_real_features,
         numeric_leaves,
         sample_metrics,
     )
+    from aegan.metrics.probe import single_label
     from aegan.models.inference import reconstruct
     from aegan.models.registry import load_module
     from aegan.reports.grids import reconstruction_grid, save_grid, strips_grid
@@ -202,6 +215,7 @@ def evaluate(model: str, data: str) -> dict:
         real_features=load_real_features(reference, list(backbones), n_real),
         classifier=domain,
         device=device,
+        pixel_probe=load_pixel_probe(reference, train_split is not None and single_label(train_split[1])),
     )
     run = json.loads((run_dir / "run.json").read_text())
     report_dir = resolve_path(root, cfg.paths.reports_dir) / model / data

@@ -8,6 +8,7 @@ generators       (VAE prior and GANs) sample FID/KID/precision/recall per backbo
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from aegan.metrics.distribution import distribution_metrics, mode_coverage
 from aegan.metrics.domain_classifier import DomainClassifier
 from aegan.metrics.features import Backbone, batch_size_for, extract_features
 from aegan.metrics.likelihood import elbo_terms, importance_log_likelihood
-from aegan.metrics.probe import linear_probe
+from aegan.metrics.probe import PIXEL_PROBE, linear_probe, single_label
 from aegan.metrics.reconstruction import denoising_metrics, mean_image_baseline, reconstruction_metrics
 from aegan.models.inference import batched, decode, encode, reconstruct, sample
 from aegan.models.samplers import build_sampler
@@ -40,6 +41,7 @@ class EvaluationInputs:
     real_features: dict[str, torch.Tensor]  # per backbone, of test[:n_real]
     classifier: DomainClassifier
     device: torch.device
+    pixel_probe: float | None = None  # the probe on raw pixels, computed once by the reference stage
 
 
 def feature_scores(
@@ -112,7 +114,7 @@ def encoder_metrics(module: torch.nn.Module, inputs: EvaluationInputs, evaluatio
             "importance_samples": k,
             "n_log_likelihood": n,
         }
-    if train_labels is not None and test_labels is not None and train_labels.dim() == 1:
+    if single_label(train_labels) and single_label(test_labels):
         metrics["probe"] = linear_probe(
             module,
             (train_images, train_labels),
@@ -120,6 +122,8 @@ def encoder_metrics(module: torch.nn.Module, inputs: EvaluationInputs, evaluatio
             int(evaluation.probe.max_train),
             int(evaluation.probe.max_iter),
         )
+        if inputs.pixel_probe is not None:
+            metrics["probe"]["pixels"] = inputs.pixel_probe
     return metrics
 
 
@@ -143,6 +147,16 @@ def numeric_leaves(metrics: dict[str, Any]) -> dict[str, float]:
         for key, value in flatten(metrics).items()
         if isinstance(value, int | float) and not isinstance(value, bool)
     }
+
+
+def load_pixel_probe(reference_dir: Path, labelled: bool) -> float | None:
+    """The reference stage's probe on raw pixels (datasets with one label per image)."""
+    if not labelled:
+        return None
+    path = reference_dir / PIXEL_PROBE
+    if not path.exists():
+        raise ConfigError(f"no pixel probe at {path}: rerun the reference stage (`dvc repro reference`)")
+    return float(json.loads(path.read_text())["pixels"])
 
 
 def load_real_features(reference_dir: Path, backbones: list[str], n_real: int) -> dict[str, torch.Tensor]:

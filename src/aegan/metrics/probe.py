@@ -1,5 +1,5 @@
 """Representation quality: a linear classifier (logistic regression) on the codes of the training split,
-scored on the test split, next to the same probe on raw pixels and on PCA with the code's dimension."""
+scored on the test split, next to the same probe on PCA with the code's dimension and on raw pixels."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from sklearn.preprocessing import StandardScaler
 
 from aegan.models.inference import encode
 
+PIXEL_PROBE = "pixel_probe.json"  # the probe on raw pixels, in the reference directory of a labelled dataset
+
 
 def probe_accuracy(
     train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, max_iter: int
@@ -27,6 +29,30 @@ def probe_accuracy(
     return float(model.score(test_x, test_y))
 
 
+def _probe_split(
+    train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor], max_train: int
+) -> tuple[torch.Tensor, np.ndarray, torch.Tensor, np.ndarray]:
+    (train_images, train_y), (test_images, test_y) = train, test
+    return train_images[:max_train], train_y[:max_train].numpy(), test_images, test_y.numpy()
+
+
+def _pixels(images: torch.Tensor) -> np.ndarray:
+    return images.float().flatten(1).numpy()
+
+
+def single_label(labels: torch.Tensor | None) -> bool:
+    """Whether a probe applies: one class index per image."""
+    return labels is not None and labels.dim() == 1
+
+
+def pixel_probe(
+    train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor], max_train: int, max_iter: int
+) -> float:
+    """Accuracy of the probe on raw pixels: one number per dataset (the reference stage computes it once)."""
+    train_images, train_y, test_images, test_y = _probe_split(train, test, max_train)
+    return probe_accuracy(_pixels(train_images), train_y, _pixels(test_images), test_y, max_iter)
+
+
 def linear_probe(
     module: torch.nn.Module,
     train: tuple[torch.Tensor, torch.Tensor],
@@ -34,18 +60,14 @@ def linear_probe(
     max_train: int,
     max_iter: int,
 ) -> dict[str, float]:
-    """Accuracy of the probe on codes, raw pixels and PCA(code dim) of the pixels."""
-    (train_images, train_y), (test_images, test_y) = train, test
-    train_images, train_y = train_images[:max_train], train_y[:max_train].numpy()
-    test_y = test_y.numpy()
+    """Accuracy of the probe on the model's codes and on PCA(code dim) of the pixels."""
+    train_images, train_y, test_images, test_y = _probe_split(train, test, max_train)
     codes_train, codes_test = encode(module, train_images).numpy(), encode(module, test_images).numpy()
-    pixels_train = train_images.float().flatten(1).numpy()
-    pixels_test = test_images.float().flatten(1).numpy()
+    pixels_train, pixels_test = _pixels(train_images), _pixels(test_images)
     dim = min(codes_train.shape[1], *pixels_train.shape)
     pca = PCA(n_components=dim, random_state=0).fit(pixels_train)
     return {
         "codes": probe_accuracy(codes_train, train_y, codes_test, test_y, max_iter),
-        "pixels": probe_accuracy(pixels_train, train_y, pixels_test, test_y, max_iter),
         "pca": probe_accuracy(pca.transform(pixels_train), train_y, pca.transform(pixels_test), test_y, max_iter),
         "code_dim": codes_train.shape[1],
         "n_train": len(train_y),

@@ -16,7 +16,8 @@ H/stride (transposed: H*stride) as Keras does. `init: keras` next to `layers` in
 The family adds the output activation (sigmoid/tanh) itself, so the last layer has none. Layers:
 dense, reshape, flatten, conv, conv_transpose, maxpool, upsample, batchnorm, dropout, activation,
 global_avg_pool. A `dense`/`conv`/`conv_transpose` may carry `activation:` and `bias: false` (Keras'
-arguments); `conv_transpose: image` makes as many channels as the images have. `layers` may also map
+arguments); `conv_transpose: image` makes as many channels as the images have, `dense: out` as many units as
+the network must output (a VAE encoder's mean and log-variance: 2 x latent_dim). `layers` may also map
 image sizes to lists ({"28": [...], "64": [...]}), like `channels`.
 A network ending in a different shape of the same size is reshaped to what the family needs.
 """
@@ -62,7 +63,7 @@ def _same_padding(kernel: int, stride: int) -> int:
     return (kernel - 1) // 2 if stride == 1 else max(kernel - stride + 1, 0) // 2
 
 
-def _layer(spec: dict[str, Any], shape: tuple[int, ...], image_channels: int) -> nn.Module:
+def _layer(spec: dict[str, Any], shape: tuple[int, ...], image_channels: int, out_units: int) -> nn.Module:
     from aegan.models.blocks import activation
 
     kinds = [k for k in spec if k in LAYER_KINDS]
@@ -73,6 +74,8 @@ def _layer(spec: dict[str, Any], shape: tuple[int, ...], image_channels: int) ->
     kind, arg = kinds[0], spec[kinds[0]]
     if arg == "image":  # the image's channel count, so one spec serves grayscale and colour data
         arg = image_channels
+    elif arg == "out":  # what the network must output (a VAE encoder: 2 x latent_dim), whatever the latent size
+        arg = out_units
     kernel, stride = int(spec.get("kernel", 3)), int(spec.get("stride", 1))
     padding = spec.get("padding", "valid")  # Keras' default
     bias = bool(spec.get("bias", True))  # Keras' use_bias
@@ -128,7 +131,7 @@ class SequentialNet(nn.Module):
         shape = tuple(int(s) for s in in_shape)
         modules = []
         for spec in layers:
-            module = _layer(dict(spec), shape, int(image[0]))
+            module = _layer(dict(spec), shape, int(image[0]), math.prod(out_shape))
             with torch.no_grad():
                 try:
                     shape = tuple(module.eval()(torch.zeros(2, *shape)).shape[1:])
