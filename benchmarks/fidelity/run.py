@@ -54,12 +54,16 @@ def run_aegan(model: str, epochs: int, out: Path, samples: int, seed: int, overr
     from aegan.config import compose
     from aegan.models.inference import reconstruct, sample
     from aegan.models.registry import load_module
+    from aegan.tracking import check_tracking
     from aegan.training.fit import fit
 
+    tracking = f"sqlite:///{out / 'mlflow.db'}"
     base = [f"model={model}", f"trainer.max_epochs={epochs}", f"seed={seed}", "logger.progress_bar=false"]
-    base += [f"logger.tracking_uri=sqlite:///{out / 'mlflow.db'}"]
-    cfg = compose(ROOT, "config", [*base, *overrides])
+    cfg = compose(ROOT, "config", [*base, f"logger.tracking_uri={tracking}", *overrides])
     shutil.rmtree(out / model, ignore_errors=True)  # a fresh run, never a resumed or "complete" one
+    # The tracking database exists before the clock starts, as in a project after its first run (creating
+    # one, MLflow's schema migrations, takes about 4 s once).
+    check_tracking(tracking)
     start = time.perf_counter()
     record = fit(cfg, out / model, ROOT, tags={"source": "fidelity"})
     seconds = time.perf_counter() - start
