@@ -139,14 +139,18 @@ def test_a_gan_run_is_repeatable(root, fashion_prepared, tmp_path):
         assert second["metrics"][key] == pytest.approx(first["metrics"][key], abs=1e-6), key
 
 
+def keras_count(network: torch.nn.Module) -> int:
+    """The parameter count Keras' summary reports: batch norm's moving statistics included."""
+    moving = sum(b.numel() for name, b in network.named_buffers() if "running" in name)
+    return sum(p.numel() for p in network.parameters()) + moving
+
+
 def test_sequential_layers_rebuild_the_seed_networks_with_keras_shapes_and_sizes(params):
     """Géron's DCGAN as conf/model/dcgan.yaml writes it: the parameter counts Keras reports for the seed's
     own layers (generator 401,665 incl. 384 batch-norm moving statistics; discriminator 212,865)."""
     cfg = OmegaConf.to_container(params.models.dcgan)
     gan = build_module(cfg, (1, 28, 28))
-    trainable = sum(p.numel() for p in gan.generator.parameters())
-    moving = sum(b.numel() for name, b in gan.generator.named_buffers() if "running" in name)
-    assert trainable + moving == 401_665 and sum(p.numel() for p in gan.critic.parameters()) == 212_865
+    assert keras_count(gan.generator) == 401_665 and sum(p.numel() for p in gan.critic.parameters()) == 212_865
     x = gan(torch.randn(3, cfg["latent_dim"]))
     assert x.shape == (3, 1, 28, 28) and gan.critic(x).shape == (3, 1)
     norms = [m for m in gan.generator.modules() if isinstance(m, torch.nn.BatchNorm2d)]
@@ -164,11 +168,6 @@ def test_conv_vae_is_fosters_keras_layers_for_any_latent_size(params):
     """conf/model/conv_vae.yaml at 28x28: the parameter counts Keras reports for the seed's layers
     (benchmarks/fidelity/seeds.py: encoder 1,274,000, decoder 661,761, batch-norm moving statistics
     included); `dense: out` follows model.latent_dim."""
-
-    def keras_count(network: torch.nn.Module) -> int:
-        moving = sum(b.numel() for name, b in network.named_buffers() if "running" in name)
-        return sum(p.numel() for p in network.parameters()) + moving
-
     cfg = OmegaConf.to_container(params.models.conv_vae)
     vae = build_module(cfg, (1, 28, 28))
     assert (keras_count(vae.encoder), keras_count(vae.decoder)) == (1_274_000, 661_761)
