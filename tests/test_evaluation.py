@@ -13,6 +13,7 @@ from conftest import run_cfg
 from aegan.errors import ConfigError
 from aegan.metrics.distribution import distribution_metrics, fid, mode_coverage, precision_recall
 from aegan.metrics.domain_classifier import load_classifier, train_classifier
+from aegan.metrics.evaluate import EvaluationInputs, generated_metrics
 from aegan.metrics.features import DomainBackbone, InceptionBackbone, extract_features, tf_bilinear_resize
 
 FASHION = ("prepared", "fashion_mnist")
@@ -145,6 +146,27 @@ def test_mode_coverage_counts_classes_and_measures_collapse():
     assert result["classes_covered"] == 1 and result["kl_uniform"] == pytest.approx(np.log(10))
     few = torch.eye(10)[torch.tensor([0] * 990 + list(range(10)))]
     assert mode_coverage(few, min_share=0.1)["classes_covered"] == 1  # one stray sample is not coverage
+
+
+def test_mode_coverage_from_the_domain_features_is_the_classifiers_own(domain, image_sets, params):
+    """generated_metrics reads the classes off the domain features it already has (one conv pass, not
+    two): the histogram must be the one the classifier itself gives, with or without that backbone."""
+    classifier, _ = domain
+    images = image_sets["blurred"][:1500]  # some images of every class, some misclassified
+    backbone = DomainBackbone(classifier)
+    inputs = EvaluationInputs(
+        train=None,
+        test=(image_sets["real"], None),
+        backbones={"domain": backbone},
+        real_features={"domain": extract_features(backbone, image_sets["real"][:1500], 500)},
+        classifier=classifier,
+        device=torch.device("cpu"),
+    )
+    with torch.no_grad():
+        expected = mode_coverage(classifier(images))
+    assert generated_metrics(images, inputs, params.evaluation, "test")["mode_coverage"] == expected
+    without_domain = EvaluationInputs(**{**vars(inputs), "backbones": {}, "real_features": {}})
+    assert generated_metrics(images, without_domain, params.evaluation, "test")["mode_coverage"] == expected
 
 
 def tf1_resize_bilinear(x: torch.Tensor, size: int) -> torch.Tensor:

@@ -56,9 +56,9 @@ FLOORS = {
     "dcgan": {"ratio": 3, "recall": 0.2, "coverage": 10, "classes": 9},
     # measured 95 / 0.32 / 26x / 10; the previous default (Adam 5e-4, betas 0.5, 0.9) 235 / 0.07 / 7.6x / 8
     "wgan_gp": {"ratio": 3, "recall": 0.15, "coverage": 10, "classes": 9},
-    # measured 163 / 0.14 / 23x / 9; the previous default (Géron's critic, 2 critic steps, RMSprop 5e-4)
-    # 216 / 0.027 / 10x / 8; the paper's settings (5 critic steps, RMSprop 5e-5, batch 64) 478 / 0 / 1x / 3
-    "wgan": {"ratio": 2, "recall": 0.05, "coverage": 10, "classes": 8},
+    # measured 163 / 0.16 / 20x / 10 (clip 0.01: 163 / 0.14 / 23x / 9); Géron's critic, 2 critic steps,
+    # RMSprop 5e-4: 216 / 0.027 / 10x / 8; the paper's (5 critic steps, RMSprop 5e-5, batch 64) 478 / 0 / 1x / 3
+    "wgan": {"ratio": 2, "recall": 0.1, "coverage": 10, "classes": 9},
 }
 # The MLP GAN (the DCGAN's loss and module) is not here: 3 fixture epochs are 72 steps at its batch 128, after
 # which it scores FID 573, worse than the naive generator.
@@ -74,6 +74,7 @@ def test_gan_beats_the_naive_generator_and_covers_the_classes_after_three_epochs
     torch.manual_seed(0)
     scores = score(sample(load_module(tmp_path / "run" / "model.ckpt"), 1000))
     real, naive, floor = references["real"], references["naive"], FLOORS[model]
+    print(model, {k: scores[k] for k in ("fid", "recall", "coverage", "classes_covered")}, "naive", naive["coverage"])
     assert real["fid"] < 10 and naive["fid"] > 300 and naive["classes_covered"] <= 2  # the yardstick separates them
     assert scores["fid"] < naive["fid"] / floor["ratio"], (scores, naive)
     assert scores["recall"] >= floor["recall"] and scores["coverage"] > floor["coverage"] * naive["coverage"], scores

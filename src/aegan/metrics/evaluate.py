@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from aegan.errors import ConfigError
 from aegan.metrics.distribution import distribution_metrics, mode_coverage
 from aegan.metrics.domain_classifier import DomainClassifier
-from aegan.metrics.features import Backbone, batch_size_for, extract_features
+from aegan.metrics.features import Backbone, DomainBackbone, batch_size_for, extract_features
 from aegan.metrics.likelihood import elbo_terms, importance_log_likelihood
 from aegan.metrics.probe import PIXEL_PROBE, linear_probe, single_label
 from aegan.metrics.reconstruction import denoising_metrics, mean_image_baseline, reconstruction_metrics
@@ -44,31 +44,45 @@ class EvaluationInputs:
     pixel_probe: float | None = None  # the probe on raw pixels, computed once by the reference stage
 
 
+def image_features(images: torch.Tensor, inputs: EvaluationInputs, evaluation: DictConfig, what: str) -> dict:
+    """Features of `images` per backbone."""
+    return {
+        name: extract_features(backbone, images, batch_size_for(backbone, evaluation), inputs.device, f"{what} {name}")
+        for name, backbone in inputs.backbones.items()
+    }
+
+
 def feature_scores(
     images: torch.Tensor,
     inputs: EvaluationInputs,
     evaluation: DictConfig,
     what: str,
     real: torch.Tensor | None = None,
+    features: dict[str, torch.Tensor] | None = None,
 ) -> dict[str, Any]:
-    """distribution_metrics of `images` per backbone, against the real test features or the `real` images."""
+    """distribution_metrics of `images` (or their precomputed `features`) per backbone, against the real test
+    features or the `real` images."""
+    features = features or image_features(images, inputs, evaluation, what)
     scores = {}
     for name, backbone in inputs.backbones.items():
-        size = batch_size_for(backbone, evaluation)
         if real is None:
             reference = inputs.real_features[name]
         else:
+            size = batch_size_for(backbone, evaluation)
             reference = extract_features(backbone, real, size, inputs.device, f"real {what} {name}")
-        fake = extract_features(backbone, images, size, inputs.device, f"{what} {name}")
-        scores[name] = distribution_metrics(backbone.cpu(), reference, fake, evaluation)
+        scores[name] = distribution_metrics(backbone.cpu(), reference, features[name], evaluation)
     return scores
 
 
 def generated_metrics(images: torch.Tensor, inputs: EvaluationInputs, evaluation: DictConfig, what: str) -> dict:
     """Distribution scores per backbone and (single-label data) the classes the images cover."""
-    metrics: dict[str, Any] = {"samples": feature_scores(images, inputs, evaluation, what)}
+    features = image_features(images, inputs, evaluation, what)
+    metrics: dict[str, Any] = {"samples": feature_scores(images, inputs, evaluation, what, features=features)}
     if not inputs.classifier.multilabel:
-        logits = batched(inputs.classifier, images, inputs.classifier, int(evaluation.batch_size))
+        if DomainBackbone.name in features:  # the classifier's head on the features already computed
+            logits = batched(inputs.classifier.head, features[DomainBackbone.name], inputs.classifier, 10_000)
+        else:
+            logits = batched(inputs.classifier, images, inputs.classifier, int(evaluation.batch_size))
         metrics["mode_coverage"] = mode_coverage(logits, float(evaluation.mode_coverage.min_share))
     return metrics
 
