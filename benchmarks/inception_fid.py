@@ -11,7 +11,8 @@ FID is biased upwards at small N (by more the closer N is to the 2,048 features)
 
 A set is `label=path[:sampler]`: a checkpoint (samples from its prior, or from an ex-post sampler of
 evaluation.samplers fitted to the training codes) or an .npz of NHWC samples in [-1, 1] (the fidelity
-harness's seed output). Features are cached per set in --out, so an interrupted run resumes.
+harness's seed output). Features are cached per set in --out (keyed by the files' paths, sizes and
+modification times, N and the seed), so an interrupted run resumes.
 """
 
 from __future__ import annotations
@@ -49,6 +50,12 @@ def set_images(spec: str, n: int, train: torch.Tensor, evaluation, seed: int) ->
     return decode(module, fitted.sample(n, seed), int(evaluation.batch_size))
 
 
+def file_version(path: Path) -> str:
+    """Part of a cache key: a retrained checkpoint or re-prepared split at the same path is another set."""
+    stat = path.stat()
+    return f"{path.resolve()} {stat.st_size} {stat.st_mtime_ns}"
+
+
 def cached_features(out: Path, key: str, make_images, backbone, batch_size: int) -> torch.Tensor:
     from aegan.metrics.features import extract_features
 
@@ -84,12 +91,13 @@ def main() -> None:
     test = torch.load(args.data / "test.pt", weights_only=True)["images"].float()
     train = torch.load(args.data / "train.pt", weights_only=True)["images"].float()
     pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(args.seed))[: args.n]
-    real = cached_features(args.out, f"real test {args.n}", lambda: test[: args.n], backbone, batch)
-    sets = {"real training images (the floor)": (f"real train {args.n} {args.seed}", lambda: train[pick])}
+    test_key, train_key = (f"{file_version(args.data / f'{split}.pt')} {args.n}" for split in ("test", "train"))
+    real = cached_features(args.out, f"real {test_key}", lambda: test[: args.n], backbone, batch)
+    sets = {"real training images (the floor)": (f"real {train_key} {args.seed}", lambda: train[pick])}
     for item in args.sets:
         label, _, spec = item.partition("=")
         sets[label] = (
-            f"{spec} {args.n} {args.seed}",
+            f"{spec} {file_version(Path(spec.partition(':')[0]))} {train_key} {args.seed}",
             lambda s=spec: set_images(s, args.n, train, evaluation, args.seed),
         )
     rows = []
