@@ -188,6 +188,23 @@ def test_sequential_layers_refuse_what_does_not_fit():
         SequentialNet([{"dense": 5, "conv": 3}], (10,), (5,))
 
 
+def test_minibatch_std_tells_a_collapsed_batch_from_a_varied_one():
+    """The extra feature is the groups' mean standard deviation: zero for copies of one sample, the
+    spread of each group for varied ones, on flat and image-shaped inputs, for any batch size."""
+    from aegan.models.sequential import SequentialNet
+
+    layers = [{"flatten": True}, {"dense": 8, "activation": "leaky_relu"}, {"minibatch_std": 4}, {"dense": 1}]
+    critic = SequentialNet(layers, (1, 4, 4), (1,))
+    layer = critic.net[2]
+    same = torch.ones(8, 5)
+    assert torch.allclose(layer(same)[:, -1], torch.full((8,), 1e-4))  # sqrt(0 + 1e-8)
+    varied = torch.randn(8, 5)
+    groups = varied.reshape(4, 2, 5).var(0, unbiased=False).add(1e-8).sqrt().mean(1)  # member g of group m
+    assert torch.allclose(layer(varied)[:, -1], groups.repeat(4), atol=1e-6)
+    assert layer(torch.randn(6, 3, 2, 2)).shape == (6, 4, 2, 2)  # a channel; 6 splits into groups of 2
+    assert critic(torch.randn(7, 1, 4, 4)).shape == (7, 1)
+
+
 def test_generator_average_follows_the_live_generator_and_is_what_samples(params, tmp_path):
     model = {**OmegaConf.to_container(params.models["dcgan"]), "ema_decay": 0.999}
     module = build_module(model, (1, 28, 28)).eval()

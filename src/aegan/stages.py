@@ -142,7 +142,7 @@ def reference(data: str) -> Path:
     import torch
 
     from aegan.metrics.features import batch_size_for, extract_features
-    from aegan.metrics.probe import PIXEL_PROBE, pixel_probe, single_label
+    from aegan.metrics.probe import PIXEL_PROBE, pixel_probe, probe_applies, single_label
 
     root, cfg = _setup(None, data)
     device = _device(cfg)
@@ -158,8 +158,8 @@ def reference(data: str) -> Path:
             )
             torch.save({"features": features, "backbone": name, "n": len(real)}, tmp / f"{name}.pt")
             print(f"reference: {data}: {len(real)} real images -> {name} features {tuple(features.shape)}")
-        train = _split(prepared, "train")
-        if single_label(train[1]) and single_label(test[1]):
+        train = _split(prepared, "train") if single_label(test[1]) else None  # 54,000 images read only for a probe
+        if train is not None and probe_applies(train, test):
             probe = cfg.evaluation.probe
             pixels = pixel_probe(train, test, int(probe.max_train), int(probe.max_iter))
             atomic_write_json(
@@ -183,7 +183,7 @@ def evaluate(model: str, data: str) -> dict:
         numeric_leaves,
         sample_metrics,
     )
-    from aegan.metrics.probe import single_label
+    from aegan.metrics.probe import probe_applies
     from aegan.models.inference import reconstruct
     from aegan.models.registry import load_module
     from aegan.reports.grids import reconstruction_grid, save_grid, strips_grid
@@ -215,7 +215,7 @@ def evaluate(model: str, data: str) -> dict:
         real_features=load_real_features(reference, list(backbones), n_real),
         classifier=domain,
         device=device,
-        pixel_probe=load_pixel_probe(reference, train_split is not None and single_label(train_split[1])),
+        pixel_probe=load_pixel_probe(reference, train_split is not None and probe_applies(train_split, test_split)),
     )
     run = json.loads((run_dir / "run.json").read_text())
     report_dir = resolve_path(root, cfg.paths.reports_dir) / model / data

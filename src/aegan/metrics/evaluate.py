@@ -22,7 +22,7 @@ from aegan.metrics.distribution import distribution_metrics, mode_coverage
 from aegan.metrics.domain_classifier import DomainClassifier
 from aegan.metrics.features import Backbone, DomainBackbone, batch_size_for, extract_features
 from aegan.metrics.likelihood import elbo_terms, importance_log_likelihood
-from aegan.metrics.probe import PIXEL_PROBE, linear_probe, single_label
+from aegan.metrics.probe import PIXEL_PROBE, linear_probe, probe_applies
 from aegan.metrics.reconstruction import denoising_metrics, mean_image_baseline, reconstruction_metrics
 from aegan.models.inference import batched, decode, encode, reconstruct, sample
 from aegan.models.samplers import build_sampler
@@ -74,15 +74,31 @@ def feature_scores(
     return scores
 
 
-def generated_metrics(images: torch.Tensor, inputs: EvaluationInputs, evaluation: DictConfig, what: str) -> dict:
+def class_logits(
+    images: torch.Tensor,
+    inputs: EvaluationInputs,
+    evaluation: DictConfig,
+    features: dict[str, torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """The domain classifier's logits for `images`: its head on their domain features when those are at hand
+    (the same numbers without a second pass through the convolutions)."""
+    if features and DomainBackbone.name in features:
+        return batched(inputs.classifier.head, features[DomainBackbone.name], inputs.classifier, 10_000)
+    return batched(inputs.classifier, images, inputs.classifier, int(evaluation.batch_size))
+
+
+def generated_metrics(
+    images: torch.Tensor,
+    inputs: EvaluationInputs,
+    evaluation: DictConfig,
+    what: str,
+    features: dict[str, torch.Tensor] | None = None,
+) -> dict:
     """Distribution scores per backbone and (single-label data) the classes the images cover."""
-    features = image_features(images, inputs, evaluation, what)
+    features = features or image_features(images, inputs, evaluation, what)
     metrics: dict[str, Any] = {"samples": feature_scores(images, inputs, evaluation, what, features=features)}
     if not inputs.classifier.multilabel:
-        if DomainBackbone.name in features:  # the classifier's head on the features already computed
-            logits = batched(inputs.classifier.head, features[DomainBackbone.name], inputs.classifier, 10_000)
-        else:
-            logits = batched(inputs.classifier, images, inputs.classifier, int(evaluation.batch_size))
+        logits = class_logits(images, inputs, evaluation, features)
         metrics["mode_coverage"] = mode_coverage(logits, float(evaluation.mode_coverage.min_share))
     return metrics
 
@@ -128,7 +144,7 @@ def encoder_metrics(module: torch.nn.Module, inputs: EvaluationInputs, evaluatio
             "importance_samples": k,
             "n_log_likelihood": n,
         }
-    if single_label(train_labels) and single_label(test_labels):
+    if probe_applies(inputs.train, inputs.test):
         metrics["probe"] = linear_probe(
             module,
             (train_images, train_labels),

@@ -41,8 +41,15 @@ def _pixels(images: torch.Tensor) -> np.ndarray:
 
 
 def single_label(labels: torch.Tensor | None) -> bool:
-    """Whether a probe applies: one class index per image."""
+    """One class index per image."""
     return labels is not None and labels.dim() == 1
+
+
+def probe_applies(
+    train: tuple[torch.Tensor, torch.Tensor | None], test: tuple[torch.Tensor, torch.Tensor | None]
+) -> bool:
+    """Whether a linear probe applies: one class index per image in both splits."""
+    return single_label(train[1]) and single_label(test[1])
 
 
 def pixel_probe(

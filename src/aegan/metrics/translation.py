@@ -19,13 +19,12 @@ import torch
 from omegaconf import DictConfig
 
 from aegan.data.tasks import naive_baseline, sobel_edges, task
-from aegan.metrics.evaluate import EvaluationInputs, feature_scores, generated_metrics
+from aegan.metrics.evaluate import EvaluationInputs, class_logits, feature_scores, generated_metrics, image_features
 from aegan.metrics.reconstruction import mean_quality
 from aegan.models.inference import batched
 
 
-def _accuracy(classifier: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int) -> float:
-    logits = batched(classifier, images, classifier, batch_size)
+def _accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return float((logits.argmax(1) == labels).float().mean())
 
 
@@ -46,13 +45,17 @@ def paired_metrics(
         "baseline": {**mean_quality([(baseline, targets)]), "name": task(data).baseline_name},
     }
     n_real = len(next(iter(inputs.real_features.values())))
-    metrics.update(generated_metrics(outputs[:n_real], inputs, evaluation, "translations"))
+    features = image_features(outputs, inputs, evaluation, "translations")  # once, for FID and the labels
+    first = {name: f[:n_real] for name, f in features.items()}
+    metrics.update(generated_metrics(outputs[:n_real], inputs, evaluation, "translations", features=first))
     labels = test.get("labels")
     if labels is not None and not inputs.classifier.multilabel:
-        metrics["semantic"] = {
-            name: _accuracy(inputs.classifier, images, labels, batch_size)
-            for name, images in (("outputs", outputs), ("targets", targets), ("baseline", baseline))
+        logits = {
+            "outputs": class_logits(outputs, inputs, evaluation, features),
+            "targets": class_logits(targets, inputs, evaluation),
+            "baseline": class_logits(baseline, inputs, evaluation),
         }
+        metrics["semantic"] = {name: _accuracy(scores, labels) for name, scores in logits.items()}
     return metrics
 
 
@@ -80,12 +83,15 @@ def cycle_metrics(
             sobel_edges(outputs, float(data.edge_threshold)),
         )
         target = torch.full((len(source),), target_class)
+        features = image_features(outputs, inputs, evaluation, f"{name} outputs")  # once, for FID and the class
         metrics[name] = {
-            "success": _accuracy(inputs.classifier, outputs, target, batch_size),
-            "baseline_success": _accuracy(inputs.classifier, source, target, batch_size),
+            "success": _accuracy(class_logits(outputs, inputs, evaluation, features), target),
+            "baseline_success": _accuracy(class_logits(source, inputs, evaluation), target),
             "cycle_l1": float(((returned - source).abs() / 2).mean()),
             "shape": mean_quality([(edges_out, edges_in)])["ssim"],
-            "samples": feature_scores(outputs, inputs, evaluation, f"{name} outputs", real=real.float()),
+            "samples": feature_scores(
+                outputs, inputs, evaluation, f"{name} outputs", real=real.float(), features=features
+            ),
             "n": len(source),
         }
     metrics["test"] = {"success": (metrics["a_to_b"]["success"] + metrics["b_to_a"]["success"]) / 2}

@@ -15,10 +15,11 @@ Shapes are (C, H, W) as in PyTorch; padding is Keras' `valid` unless `same` is g
 H/stride (transposed: H*stride) as Keras does. `init: keras` next to `layers` initialises as Keras does.
 The family adds the output activation (sigmoid/tanh) itself, so the last layer has none. Layers:
 dense, reshape, flatten, conv, conv_transpose, maxpool, upsample, batchnorm, dropout, activation,
-global_avg_pool. A `dense`/`conv`/`conv_transpose` may carry `activation:` and `bias: false` (Keras'
-arguments); `conv_transpose: image` makes as many channels as the images have, `dense: out` as many units as
-the network must output (a VAE encoder's mean and log-variance: 2 x latent_dim). `layers` may also map
-image sizes to lists ({"28": [...], "64": [...]}), like `channels`.
+global_avg_pool, minibatch_std (a critic's: `{minibatch_std: 4}`, the group size). A `dense`/`conv`/
+`conv_transpose` may carry `activation:` and `bias: false` (Keras' arguments); `conv_transpose: image` makes
+as many channels as the images have, `dense: out` as many units as the network must output (a VAE encoder's
+mean and log-variance: 2 x latent_dim). `layers` may also map image sizes to lists ({"28": [...], "64":
+[...]}), like `channels`.
 A network ending in a different shape of the same size is reshaped to what the family needs.
 """
 
@@ -45,6 +46,7 @@ LAYER_KINDS = (
     "dropout",
     "activation",
     "global_avg_pool",
+    "minibatch_std",
 )
 
 
@@ -55,6 +57,27 @@ class Reshape(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.reshape(len(x), *self.shape)
+
+
+class MinibatchStd(nn.Module):
+    """Karras et al. 2018: the standard deviation over groups of samples, averaged, as one more feature
+    (a channel of an image-shaped input). A critic that sees how varied a batch is tells a collapsed
+    generator from the data at once, which a per-sample critic cannot."""
+
+    def __init__(self, group_size: int = 4) -> None:
+        super().__init__()
+        if group_size < 2:
+            raise ConfigError(f"minibatch_std needs a group size >= 2, got {group_size}")
+        self.group_size = group_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = len(x)
+        groups = math.gcd(n, self.group_size)  # a last batch of another size still splits evenly
+        # sample g * (n / groups) + m is member g of group m
+        spread = x.reshape(groups, -1, *x.shape[1:]).float().var(0, unbiased=False).add(1e-8).sqrt()
+        stat = spread.flatten(1).mean(1).repeat(groups).to(x.dtype)
+        stat = stat.reshape(n, 1, *([1] * (x.dim() - 2))).expand(n, 1, *x.shape[2:])
+        return torch.cat([x, stat], 1)
 
 
 def _same_padding(kernel: int, stride: int) -> int:
@@ -111,6 +134,8 @@ def _layer(spec: dict[str, Any], shape: tuple[int, ...], image_channels: int, ou
         layer = nn.Dropout(float(arg))
     elif kind == "activation":
         layer = activation(arg)
+    elif kind == "minibatch_std":
+        layer = MinibatchStd(int(arg or 4))
     else:  # global_avg_pool
         layer = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
     if spec.get("activation") and kind != "activation":
