@@ -155,11 +155,14 @@ def bare_throughput(
     module.to(memory_format=layout)
     configured = module.configure_optimizers()  # the family's own optimisers: [generator, critic] for GANs
     optimizers = configured if isinstance(configured, list) else [configured]
+    # bf16-mixed as Lightning's CPU plugin runs it: float32 weights, the forward passes under autocast
+    bf16 = resolve_precision(cfg.trainer.precision, "cpu") == "bf16-mixed"
     for step in range(warmup + steps):
         if step == warmup:
             start = time.perf_counter()
         x = images[torch.randint(len(images), (batch_size,))].float().contiguous(memory_format=layout)
-        _bare_step(module, optimizers, x, step)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            _bare_step(module, optimizers, x, step)
     return steps * batch_size / (time.perf_counter() - start)
 
 
@@ -313,15 +316,27 @@ def run_bench(
     inception_images: int = 32,
     steps_per_execution: list[int] | None = None,
     repeats: int = 3,
+    precisions: list[str] | None = None,
 ) -> pd.DataFrame:
-    """steps_per_execution: the values to compare; None -> the configured trainer.steps_per_execution."""
+    """steps_per_execution, precisions: the values to compare; None -> the trainer config's (precision resolved).
+
+    With more than one precision, each row after the first also gets `vs_first`: its aegan images/s over
+    the first precision's, measured in the same run.
+    """
     rows: list[dict[str, Any]] = []
     for model, cfg, prepared, batch_size in _cases(root, models, data, batch_sizes):
         for k in steps_per_execution or [int(cfg.trainer.steps_per_execution)]:
-            result = paired_throughput(cfg, prepared, batch_size, warmup, steps, k, repeats)
-            row = {"model": model, "family": cfg.model.family, "batch_size": batch_size, "steps_per_execution": k}
-            row.update({key: round(value, 3 if key == "ratio" else 1) for key, value in result.items()})
-            _add_row(rows, {**row, "peak_rss_mib": round(peak_rss_mib())})
+            first = None
+            for precision in precisions or [resolve_precision(cfg.trainer.precision, "cpu")]:
+                run_cfg = OmegaConf.merge(cfg, {"trainer": {"precision": precision}})
+                result = paired_throughput(run_cfg, prepared, batch_size, warmup, steps, k, repeats)
+                row = {"model": model, "family": cfg.model.family, "batch_size": batch_size}
+                row.update({"steps_per_execution": k, "precision": precision})
+                row.update({key: round(value, 3 if key == "ratio" else 1) for key, value in result.items()})
+                first = first or result["aegan_img_s"]
+                if len(precisions or []) > 1:
+                    row["vs_first"] = round(result["aegan_img_s"] / first, 3)
+                _add_row(rows, {**row, "peak_rss_mib": round(peak_rss_mib())})
     frame = _write_csv(rows, out_dir / "train_throughput.csv")
     features = feature_rows(cfg, inception_images)
     info = {

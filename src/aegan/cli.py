@@ -187,6 +187,7 @@ def _bench(args: argparse.Namespace) -> int:
         args.inception_images,
         args.steps_per_execution,
         args.repeats,
+        args.precisions,
     )
     print(frame.to_string(index=False))
     print(f"wrote {out / 'bench.json'} and {out / 'train_throughput.csv'}")
@@ -284,6 +285,12 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         type=_count(1_024),
         help="values to compare (default: the trainer config's)",
+    )
+    b.add_argument(
+        "--precisions",
+        nargs="+",
+        choices=["32-true", "bf16-mixed"],
+        help="values to compare, e.g. 32-true bf16-mixed (default: the trainer config's, `auto` resolved)",
     )
     b.add_argument("--data", default="fashion_mnist")
     b.add_argument("--inception-images", type=_count(50_000, least=0), default=32, help="0 skips the Inception timing")

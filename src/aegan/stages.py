@@ -158,8 +158,8 @@ def reference(data: str) -> Path:
             )
             torch.save({"features": features, "backbone": name, "n": len(real)}, tmp / f"{name}.pt")
             print(f"reference: {data}: {len(real)} real images -> {name} features {tuple(features.shape)}")
-        train = _split(prepared, "train") if single_label(test[1]) else None  # 54,000 images read only for a probe
-        if train is not None and probe_applies(train, test):
+        # single_label first: the 54,000 training images are read only for a probe
+        if single_label(test[1]) and probe_applies(train := _split(prepared, "train"), test):
             probe = cfg.evaluation.probe
             pixels = pixel_probe(train, test, int(probe.max_train), int(probe.max_iter))
             atomic_write_json(
@@ -203,6 +203,7 @@ def evaluate(model: str, data: str) -> dict:
     test_data = read_split(prepared, "test")
     test_split = _images_and_labels(test_data)
     train_split = _split(prepared, "train") if module.capabilities.encode else None  # only encoders use it
+    probe = train_split is not None and probe_applies(train_split, test_split)
     domain_of = _domain_dataset(cfg)  # a translation task is judged against its base dataset's images
     backbones, domain = _backbones(cfg, root, domain_of, device)
     base_test = read_manifest(resolve_path(root, cfg.paths.prepared_dir) / domain_of)["splits"]["test"]["count"]
@@ -215,7 +216,7 @@ def evaluate(model: str, data: str) -> dict:
         real_features=load_real_features(reference, list(backbones), n_real),
         classifier=domain,
         device=device,
-        pixel_probe=load_pixel_probe(reference, train_split is not None and probe_applies(train_split, test_split)),
+        pixel_probe=load_pixel_probe(reference, probe),
     )
     run = json.loads((run_dir / "run.json").read_text())
     report_dir = resolve_path(root, cfg.paths.reports_dir) / model / data

@@ -69,8 +69,13 @@ class GANModule(GenerativeModule):
         decay = min(float(self.ema_decay), (1 + t) / (10 + t))
         average, live = list(self.generator_average.parameters()), list(self.generator.parameters())
         torch._foreach_lerp_(average, live, 1.0 - decay)
+        # Batch-norm statistics averaged like the weights they normalise (timm's ModelEma does the same): the
+        # live generator's statistics belong to the live weights, not to their average.
         for mine, theirs in zip(self.generator_average.buffers(), self.generator.buffers(), strict=True):
-            mine.copy_(theirs)  # batch-norm statistics of the live generator
+            if mine.is_floating_point():
+                mine.lerp_(theirs, 1.0 - decay)
+            else:
+                mine.copy_(theirs)  # num_batches_tracked
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self(z)
