@@ -23,6 +23,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from aegan.data.datamodule import PreparedDataModule
+from aegan.data.prepare import read_split
 from aegan.errors import ConfigError
 from aegan.io import atomic_path, atomic_write_json
 from aegan.models.registry import build_module
@@ -143,7 +144,7 @@ def bare_throughput(
     channels_last: None -> trainer.channels_last, as the aegan path uses it."""
     L.seed_everything(cfg.seed, verbose=False)
     torch.use_deterministic_algorithms(bool(cfg.trainer.deterministic))  # what the Trainer sets for aegan
-    images = torch.load(prepared / "train.pt", weights_only=True)["images"]
+    images = read_split(prepared, "train")["images"]
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
     for key in ("optimizer", "generator_optimizer", "critic_optimizer"):
         if key in model_cfg:
@@ -166,14 +167,14 @@ def bare_throughput(
     return steps * batch_size / (time.perf_counter() - start)
 
 
-def _cases(root: Path, models: list[str], data: str, batch_sizes: list[int]):
-    """(model, cfg, prepared dir, batch size) for every combination, data prepared once per model."""
+def _cases(root: Path, models: list[str], data: str, batch_sizes: list[int], overrides: list[str]):
+    """(model, cfg, prepared dataset dir, batch size) for every combination, data prepared once per model."""
     from aegan.config import compose
     from aegan.training.run import ensure_prepared
 
     for model in models:
-        cfg = compose(root, "config", [f"model={model}", f"data={data}", "trainer=cpu"])
-        prepared = ensure_prepared(cfg, root)
+        cfg = compose(root, "config", [f"model={model}", f"data={data}", "trainer=cpu", *overrides])
+        prepared = ensure_prepared(cfg, root) / cfg.data.name
         for batch_size in batch_sizes:
             yield model, cfg, prepared, batch_size
 
@@ -211,7 +212,7 @@ def run_tuning(
 ) -> pd.DataFrame:
     """Images/s of the bare loop per setting; ratio: paired median against PyTorch's defaults."""
     rows: list[dict[str, Any]] = []
-    for model, cfg, prepared, batch_size in _cases(root, models, data, batch_sizes):
+    for model, cfg, prepared, batch_size in _cases(root, models, data, batch_sizes, []):
         runs: dict[str, list[float]] = {name: [] for name in TUNING_VARIANTS}
         for _ in range(repeats):
             for name, variant in TUNING_VARIANTS.items():
@@ -317,14 +318,16 @@ def run_bench(
     steps_per_execution: list[int] | None = None,
     repeats: int = 3,
     precisions: list[str] | None = None,
+    overrides: list[str] | None = None,
 ) -> pd.DataFrame:
     """steps_per_execution, precisions: the values to compare; None -> the trainer config's (precision resolved).
+    overrides: Hydra overrides of every case's config.
 
-    With more than one precision, each row after the first also gets `vs_first`: its aegan images/s over
-    the first precision's, measured in the same run.
+    With more than one precision, every row also gets `vs_first`: its aegan images/s over the first
+    precision's, measured in the same run.
     """
     rows: list[dict[str, Any]] = []
-    for model, cfg, prepared, batch_size in _cases(root, models, data, batch_sizes):
+    for model, cfg, prepared, batch_size in _cases(root, models, data, batch_sizes, overrides or []):
         for k in steps_per_execution or [int(cfg.trainer.steps_per_execution)]:
             first = None
             for precision in precisions or [resolve_precision(cfg.trainer.precision, "cpu")]:

@@ -1,0 +1,42 @@
+"""`aegan bench` end to end on the fixture data: both paths train, under each precision asked for."""
+
+import json
+
+import pandas as pd
+from conftest import FIXTURE_OVERRIDES
+
+from aegan.bench import run_bench
+
+
+def test_bench_times_both_paths_per_precision_and_writes_its_tables(root, fashion_prepared, tmp_path):
+    overrides = [
+        f"paths.prepared_dir={fashion_prepared / 'prepared'}",
+        f"paths.runs_dir={tmp_path}",
+        *FIXTURE_OVERRIDES,
+    ]
+    frame = run_bench(
+        root,
+        ["dense_ae", "dcgan"],
+        [16],
+        warmup=1,
+        steps=2,
+        data="fashion_mnist",
+        out_dir=tmp_path / "bench",
+        inception_images=0,
+        steps_per_execution=[1],
+        repeats=1,
+        precisions=["32-true", "bf16-mixed"],
+        overrides=overrides,
+    )
+    assert list(zip(frame["model"], frame["precision"], strict=True)) == [
+        ("dense_ae", "32-true"),
+        ("dense_ae", "bf16-mixed"),
+        ("dcgan", "32-true"),
+        ("dcgan", "bf16-mixed"),
+    ]
+    assert (frame[["aegan_img_s", "bare_img_s", "ratio", "vs_first"]] > 0).all().all()
+    assert (frame["vs_first"][frame["precision"] == "32-true"] == 1.0).all()
+    assert not (tmp_path / "prepared").exists()  # the fixture's prepared data were used, not made again
+    assert pd.read_csv(tmp_path / "bench" / "train_throughput.csv").equals(frame)
+    written = json.loads((tmp_path / "bench" / "bench.json").read_text())
+    assert len(written["train"]) == 4 and written["features"][0]["backbone"] == "domain"
