@@ -92,7 +92,7 @@ def aegan_throughput(
 def _bare_gan_step(module: Any, optimizers: list[torch.optim.Optimizer], x: torch.Tensor, step: int) -> None:
     opt_g, opt_d = optimizers
     with torch.no_grad():
-        fake = module(module.noise(len(x)))
+        fake = module.fake(len(x))  # the live generator (module(z) samples from the weight average)
     d_loss, _ = module.critic_loss(x, fake)
     opt_d.zero_grad(set_to_none=True)
     d_loss.backward()
@@ -100,11 +100,13 @@ def _bare_gan_step(module: Any, optimizers: list[torch.optim.Optimizer], x: torc
     module.clip_critic()
     if (step + 1) % module.n_critic == 0:
         module.critic.requires_grad_(False)  # as a careful hand-written loop does: no critic weight grads here
-        g_loss = module.generator_loss(module(module.noise(len(x))))
+        g_loss = module.generator_loss(module.fake(len(x)))
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
         module.critic.requires_grad_(True)
+        if module.generator_average is not None:
+            module.update_average()
 
 
 def _bare_loss_step(loss: Callable[[Any, torch.Tensor], torch.Tensor]) -> Callable[..., None]:
