@@ -13,7 +13,7 @@ from test_models import ROOT_MODELS
 from aegan.models.adversarial import gradient_penalty
 from aegan.models.registry import build_module, load_module
 from aegan.training.fit import fit
-from aegan.training.trainer_args import resolve_precision
+from aegan.training.trainer_args import resolve_precision, trainer_kwargs
 
 SHORT = ["trainer.max_epochs=1", "+trainer.limit_train_batches=3", "+trainer.limit_val_batches=2"]
 SHORT += ["trainer.steps_per_execution=2", "model.batch_size=32"]
@@ -23,10 +23,17 @@ SHORT += ["trainer.steps_per_execution=2", "model.batch_size=32"]
     ("capabilities", "expected"),
     [({"avx512_bf16": True}, "bf16-mixed"), ({"amx_bf16": True}, "bf16-mixed"), ({"avx2": True}, "32-true")],
 )
-def test_auto_precision_is_bf16_only_where_the_cpu_computes_it(monkeypatch, capabilities, expected):
+def test_auto_precision_is_bf16_only_where_the_cpu_computes_it_for_models_that_gain(
+    monkeypatch, root, capabilities, expected
+):
     monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: capabilities)
-    assert resolve_precision("auto", "cpu") == expected
-    assert resolve_precision("16-mixed", "cpu") == "16-mixed"  # anything else is Lightning's
+    assert resolve_precision("auto", "cpu", bf16_on_cpu=True) == expected
+    assert resolve_precision("auto", "cpu", bf16_on_cpu=False) == "32-true"
+    assert resolve_precision("16-mixed", "cpu", bf16_on_cpu=False) == "16-mixed"  # anything else is Lightning's
+    model = OmegaConf.load(root / "conf" / "model" / "dcgan.yaml")
+    assert trainer_kwargs({"accelerator": "cpu", "precision": "auto"}, model)["precision"] == expected
+    model = OmegaConf.load(root / "conf" / "model" / "stacked_ae.yaml")  # slower in bf16 at its batch 32
+    assert trainer_kwargs({"accelerator": "cpu", "precision": "auto"}, model)["precision"] == "32-true"
 
 
 def _weights(module: torch.nn.Module) -> dict[str, torch.Tensor]:

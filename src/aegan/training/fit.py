@@ -160,7 +160,7 @@ def fit(
 def _fit_locked(
     cfg: DictConfig, out_dir: Path, root: Path, tags: dict[str, str] | None, run_name: str | None
 ) -> dict[str, Any]:
-    kwargs = trainer_kwargs(cfg.trainer)
+    kwargs = trainer_kwargs(cfg.trainer, cfg.model)
     ckpt_path = resume_checkpoint(cfg, out_dir, cfg.get("ckpt_path"))
     if ckpt_path and (done := completed_record(cfg, out_dir)) is not None:
         log.warning("the run in %s is complete (%d epochs); its metrics: %s", out_dir, done["epochs"], done["metrics"])

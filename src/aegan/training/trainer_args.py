@@ -23,8 +23,10 @@ def lightning_trainer_keys() -> frozenset[str]:
     return frozenset(inspect.signature(L.Trainer.__init__).parameters) - {"self"}
 
 
-def trainer_kwargs(trainer_cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """The Lightning Trainer arguments in trainer_cfg; unknown keys are refused with the valid list."""
+def trainer_kwargs(trainer_cfg: Mapping[str, Any], model_cfg: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The Lightning Trainer arguments in trainer_cfg; unknown keys are refused with the valid list.
+
+    model_cfg: the model's `bf16_on_cpu` decides what `precision: auto` means on a bf16 CPU."""
     valid = lightning_trainer_keys()
     kwargs = {key: value for key, value in trainer_cfg.items() if key not in AEGAN_TRAINER_KEYS}
     unknown = sorted(set(kwargs) - valid)
@@ -45,15 +47,21 @@ def trainer_kwargs(trainer_cfg: Mapping[str, Any]) -> dict[str, Any]:
             f"trainer.accelerator={kwargs['accelerator']} but this machine has no CUDA GPU: "
             "use trainer=default (CPU here), or trainer=gpu trainer.accelerator=cpu to try the GPU profile's settings"
         )
-    kwargs["precision"] = resolve_precision(kwargs.get("precision", "auto"), kwargs.get("accelerator", "auto"))
+    bf16_on_cpu = bool((model_cfg or {}).get("bf16_on_cpu", False))
+    kwargs["precision"] = resolve_precision(
+        kwargs.get("precision", "auto"), kwargs.get("accelerator", "auto"), bf16_on_cpu=bf16_on_cpu
+    )
     return kwargs
 
 
-def resolve_precision(precision: Any, accelerator: str) -> Any:
-    """`auto`: bf16-mixed where the hardware computes in bf16 natively, else 32-true.
+def resolve_precision(precision: Any, accelerator: str, bf16_on_cpu: bool) -> Any:
+    """`auto`: bf16-mixed where the hardware computes in bf16 natively (and, on a CPU, the model gains by it),
+    else 32-true.
 
-    On a CPU that means AVX512-BF16 or AMX (elsewhere bf16 is emulated and slower than float32); on a
-    GPU, one that supports bf16 (Ampere and later). Any other value is Lightning's and passes through.
+    On a GPU: one that supports bf16 (Ampere and later). On a CPU: AVX512-BF16 or AMX (elsewhere bf16 is
+    emulated and slower than float32), for a model whose config sets `bf16_on_cpu` (measured faster by
+    `aegan bench --precisions 32-true bf16-mixed`: small dense networks lose more to autocast's casts than
+    their bf16 matrix products save). Any other value is Lightning's and passes through.
     """
     if precision != "auto":
         return precision
@@ -62,4 +70,4 @@ def resolve_precision(precision: Any, accelerator: str) -> Any:
         return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "32-true"
     capabilities = torch.cpu.get_capabilities() if hasattr(torch.cpu, "get_capabilities") else {}
     native = capabilities.get("avx512_bf16") or capabilities.get("amx_bf16")
-    return "bf16-mixed" if native else "32-true"
+    return "bf16-mixed" if native and bf16_on_cpu else "32-true"
