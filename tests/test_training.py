@@ -93,15 +93,16 @@ def test_gradient_clipping_bounds_the_updates(root, fashion_prepared, tmp_path):
     from aegan.models.registry import build_module
 
     moved = {}
-    for clip in (None, 1e-9):
+    for clip, precision in ((None, "32-true"), (1e-9, "32-true"), (1e-9, "bf16-mixed")):  # bf16: fused Adam too
         cfg = run_cfg(root, fashion_prepared, tmp_path, "model=dense_ae", "trainer.max_epochs=1")
-        cfg.trainer.gradient_clip_val = clip
-        fit(cfg, tmp_path / str(clip), root)
+        cfg.trainer.gradient_clip_val, cfg.trainer.precision = clip, precision
+        fit(cfg, tmp_path / f"{clip}-{precision}", root)
         L.seed_everything(cfg.seed, workers=True, verbose=False)  # fit's seeding: the same initial weights
         initial = build_module(OmegaConf.to_container(cfg.model, resolve=True), (1, 28, 28)).state_dict()
-        trained = load_module(tmp_path / str(clip) / "model.ckpt").state_dict()
-        moved[clip] = max(float((trained[k] - initial[k]).abs().max()) for k in initial)
-    assert moved[None] > 1e-3 and moved[1e-9] < 1e-4, moved
+        trained = load_module(tmp_path / f"{clip}-{precision}" / "model.ckpt").state_dict()
+        moved[clip, precision] = max(float((trained[k] - initial[k]).abs().max()) for k in initial)
+    assert moved[None, "32-true"] > 1e-3, moved
+    assert moved[1e-9, "32-true"] < 1e-4 and moved[1e-9, "bf16-mixed"] < 1e-4, moved
 
 
 def test_compiled_training_writes_checkpoints_that_load_eagerly(root, fashion_prepared, tmp_path):

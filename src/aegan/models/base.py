@@ -120,8 +120,17 @@ class GenerativeModule(L.LightningModule):
         else:
             self.manual_backward(loss)
         if self.gradient_clip_val:
-            self.clip_gradients(optimizer, gradient_clip_val=self.gradient_clip_val, gradient_clip_algorithm="norm")
+            self.clip_gradient_norm(optimizer)
         optimizer.step()  # always Lightning's: it counts global_step
+
+    def clip_gradient_norm(self, optimizer: Any) -> None:
+        if getattr(self.trainer.precision_plugin, "scaler", None) is not None:  # float16: Lightning unscales first
+            self.clip_gradients(optimizer, gradient_clip_val=self.gradient_clip_val, gradient_clip_algorithm="norm")
+            return
+        # Unscaled gradients (float32, bf16-mixed) are clipped as they are: Lightning's mixed-precision plugin
+        # refuses any fused optimiser here, bf16 included, though bf16 has no scaler to undo.
+        params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        torch.nn.utils.clip_grad_norm_(params, self.gradient_clip_val)
 
     def on_fit_start(self) -> None:
         self._direct = None
