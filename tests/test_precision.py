@@ -30,7 +30,7 @@ def test_auto_precision_is_bf16_only_where_the_cpu_computes_it_for_models_that_g
     assert resolve_precision("auto", "cpu", bf16_on_cpu=True) == expected
     assert resolve_precision("auto", "cpu", bf16_on_cpu=False) == "32-true"
     assert resolve_precision("16-mixed", "cpu", bf16_on_cpu=False) == "16-mixed"  # anything else is Lightning's
-    model = OmegaConf.load(root / "conf" / "model" / "dcgan.yaml")
+    model = OmegaConf.load(root / "conf" / "model" / "mlp_gan.yaml")
     assert trainer_kwargs({"accelerator": "cpu", "precision": "auto"}, model)["precision"] == expected
     model = OmegaConf.load(root / "conf" / "model" / "stacked_ae.yaml")  # slower in bf16 at its batch 32
     assert trainer_kwargs({"accelerator": "cpu", "precision": "auto"}, model)["precision"] == "32-true"
