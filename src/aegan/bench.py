@@ -28,11 +28,7 @@ from aegan.errors import ConfigError
 from aegan.io import atomic_path, atomic_write_json
 from aegan.models.registry import build_module
 from aegan.training.fit import lightning_log_every
-from aegan.training.trainer_args import resolve_precision
-
-
-def _bf16_on_cpu(cfg: DictConfig) -> bool:
-    return bool(cfg.model.get("bf16_on_cpu", False))
+from aegan.training.trainer_args import model_precision
 
 
 class StepTimer(L.Callback):
@@ -66,7 +62,7 @@ def _fit_timed(
     trainer = L.Trainer(
         accelerator=cfg.trainer.accelerator,
         devices=1,
-        precision=resolve_precision(cfg.trainer.precision, cfg.trainer.accelerator, _bf16_on_cpu(cfg)),
+        precision=model_precision(cfg.trainer, cfg.model),
         max_epochs=max_epochs,
         limit_train_batches=limit_train_batches,
         limit_val_batches=0,
@@ -163,7 +159,7 @@ def bare_throughput(
     configured = module.configure_optimizers()  # the family's own optimisers: [generator, critic] for GANs
     optimizers = configured if isinstance(configured, list) else [configured]
     # bf16-mixed as Lightning's CPU plugin runs it: float32 weights, the forward passes under autocast
-    bf16 = resolve_precision(cfg.trainer.precision, "cpu", _bf16_on_cpu(cfg)) == "bf16-mixed"
+    bf16 = model_precision(cfg.trainer, cfg.model, "cpu") == "bf16-mixed"
     for step in range(warmup + steps):
         if step == warmup:
             start = time.perf_counter()
@@ -336,7 +332,7 @@ def run_bench(
     for model, cfg, prepared, batch_size in _cases(root, models, data, batch_sizes, overrides or []):
         for k in steps_per_execution or [int(cfg.trainer.steps_per_execution)]:
             first = None
-            for precision in precisions or [resolve_precision(cfg.trainer.precision, "cpu", _bf16_on_cpu(cfg))]:
+            for precision in precisions or [model_precision(cfg.trainer, cfg.model, "cpu")]:
                 run_cfg = OmegaConf.merge(cfg, {"trainer": {"precision": precision}})
                 result = paired_throughput(run_cfg, prepared, batch_size, warmup, steps, k, repeats)
                 row = {"model": model, "family": cfg.model.family, "batch_size": batch_size}

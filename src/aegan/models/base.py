@@ -129,8 +129,8 @@ class GenerativeModule(L.LightningModule):
             return
         # Unscaled gradients (float32, bf16-mixed) are clipped as they are: Lightning's mixed-precision plugin
         # refuses any fused optimiser here, bf16 included, though bf16 has no scaler to undo.
-        params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-        torch.nn.utils.clip_grad_norm_(params, self.gradient_clip_val)
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        torch.nn.utils.clip_grad_norm_(params, self.gradient_clip_val)  # it skips parameters without gradients
 
     def on_fit_start(self) -> None:
         self._direct = None

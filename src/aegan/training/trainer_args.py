@@ -47,11 +47,19 @@ def trainer_kwargs(trainer_cfg: Mapping[str, Any], model_cfg: Mapping[str, Any] 
             f"trainer.accelerator={kwargs['accelerator']} but this machine has no CUDA GPU: "
             "use trainer=default (CPU here), or trainer=gpu trainer.accelerator=cpu to try the GPU profile's settings"
         )
-    bf16_on_cpu = bool((model_cfg or {}).get("bf16_on_cpu", False))
-    kwargs["precision"] = resolve_precision(
-        kwargs.get("precision", "auto"), kwargs.get("accelerator", "auto"), bf16_on_cpu=bf16_on_cpu
-    )
+    kwargs["precision"] = model_precision(trainer_cfg, model_cfg)
     return kwargs
+
+
+def model_precision(
+    trainer_cfg: Mapping[str, Any], model_cfg: Mapping[str, Any] | None, accelerator: str | None = None
+) -> Any:
+    """trainer.precision resolved for this model (its `bf16_on_cpu`) on accelerator (default trainer.accelerator)."""
+    return resolve_precision(
+        trainer_cfg.get("precision", "auto"),
+        accelerator or trainer_cfg.get("accelerator", "auto"),
+        bf16_on_cpu=bool((model_cfg or {}).get("bf16_on_cpu", False)),
+    )
 
 
 def resolve_precision(precision: Any, accelerator: str, bf16_on_cpu: bool) -> Any:
