@@ -55,3 +55,29 @@ def test_every_named_tensor_is_cut_alike_and_lengths_must_agree():
     assert all(torch.equal(b["a"], -b["b"]) and torch.equal(b["a"].view(-1).long(), b["label"]) for b in batches)
     with pytest.raises(ValueError, match="one length"):
         TensorBatches({"a": a, "b": a[:5]}, 4, shuffle=False)
+
+
+def test_unpaired_keys_meet_new_partners_every_epoch_and_keep_their_items():
+    a = torch.arange(64, dtype=torch.float32).view(64, 1, 1, 1)
+    epoch = {"n": 0}
+    batches = TensorBatches(
+        {"input": a, "image": -a, "label": torch.arange(64)},
+        8,
+        shuffle=True,
+        seed=2,
+        epoch=lambda: epoch["n"],
+        unpaired=("input",),
+    )
+    partners = []
+    for n in range(2):
+        epoch["n"] = n
+        epoch_batches = list(batches)
+        inputs = torch.cat([b["input"] for b in epoch_batches]).view(-1)
+        images = torch.cat([b["image"] for b in epoch_batches]).view(-1)
+        assert sorted(inputs.tolist()) == sorted(a.view(-1).tolist())  # every domain-a image once per epoch
+        assert all(torch.equal(-b["image"].view(-1).long(), b["label"]) for b in epoch_batches)  # images keep labels
+        partners.append(dict(zip(inputs.tolist(), images.tolist(), strict=True)))
+        assert sum(partners[-1][i] == -i for i in partners[-1]) < 8  # not the prepared alignment
+    assert sum(partners[0][i] != partners[1][i] for i in partners[0]) > 48  # other partners next epoch
+    unshuffled = next(iter(TensorBatches({"input": a, "image": -a}, 8, shuffle=False, unpaired=("input",))))
+    assert torch.equal(unshuffled["input"], -unshuffled["image"])  # evaluation keeps the prepared order

@@ -82,6 +82,7 @@ def test_pix2pix_learns_edges_to_fashion_beyond_the_mean_image(root, fashion_pre
     )
     manifest = json.loads((prepared / "manifest.json").read_text())
     assert manifest["splits"]["train"]["input_shape"] == manifest["splits"]["train"]["shape"] == [3000, 1, 28, 28]
+    assert manifest["pairing"] == "paired"  # batches keep each input with its target (data/datamodule.py)
     record = fit(cfg, tmp_path / "run", root)
     assert (tmp_path / "run" / "images").is_dir() and any((tmp_path / "run" / "images").glob("translate_*.png"))
 

@@ -28,6 +28,8 @@ class TensorBatches:
     With `shard=(rank, world_size)` (DDP) each process takes every world_size-th item of the epoch's
     order, all shards cut to the same length so every rank runs the same number of steps (as
     Lightning's DistributedSampler does with drop_last; the cut items differ from epoch to epoch).
+    `unpaired` keys (the domain-a images of an unpaired task) are shuffled in an order of their own, so that
+    an image meets another partner of the other domain every epoch, as CycleGAN's unaligned loader draws them.
     """
 
     def __init__(
@@ -40,13 +42,14 @@ class TensorBatches:
         epoch: Callable[[], int] = lambda: 0,
         drop_last: bool = False,
         shard: tuple[int, int] = (0, 1),
+        unpaired: tuple[str, ...] = (),
     ) -> None:
         lengths = {len(t) for t in tensors.values()}
         if len(lengths) != 1:
             raise ValueError(f"the tensors of a batch must have one length, got {sorted(lengths)}")
         self.tensors, self.length = tensors, lengths.pop()
         self.batch_size, self.shuffle, self.seed, self.epoch = batch_size, shuffle, seed, epoch
-        self.drop_last, self.shard = drop_last, shard
+        self.drop_last, self.shard, self.unpaired = drop_last, shard, unpaired
 
     def _size(self) -> int:
         return self.length // self.shard[1]
@@ -59,10 +62,10 @@ class TensorBatches:
     def items_per_epoch(self) -> int:
         return self._size()
 
-    def _order(self) -> torch.Tensor | None:
+    def _order(self, stream: int = 0) -> torch.Tensor | None:
         rank, world = self.shard
         if self.shuffle:
-            generator = torch.Generator().manual_seed(self.seed + self.epoch())
+            generator = torch.Generator().manual_seed(self.seed + self.epoch() + 1_000_003 * stream)
             order = torch.randperm(self.length, generator=generator)
         elif world > 1:
             order = torch.arange(self.length)
@@ -72,12 +75,14 @@ class TensorBatches:
 
     def __iter__(self) -> Iterator[Batch]:
         order = self._order()
+        own_order = self._order(stream=1) if self.unpaired and self.shuffle else order
         for i in range(len(self)):
-            if order is None:
-                index: slice | torch.Tensor = slice(i * self.batch_size, (i + 1) * self.batch_size)
-            else:
-                index = order[i * self.batch_size : (i + 1) * self.batch_size]
-            yield {key: _float32(t[index]) for key, t in self.tensors.items()}
+            index, own_index = self._index(order, i), self._index(own_order, i)
+            yield {key: _float32(t[own_index if key in self.unpaired else index]) for key, t in self.tensors.items()}
+
+    def _index(self, order: torch.Tensor | None, i: int) -> slice | torch.Tensor:
+        window = slice(i * self.batch_size, (i + 1) * self.batch_size)
+        return window if order is None else order[window]
 
 
 def _float32(t: torch.Tensor) -> torch.Tensor:
@@ -107,6 +112,8 @@ class PreparedDataModule(L.LightningDataModule):
         self.steps_per_execution = steps_per_execution
         self.exclude_class = exclude_class
         self.manifest = read_manifest(self.prepared_dir)
+        # an unpaired task's inputs are a domain of their own (data/tasks.py): drawn apart from its images
+        self.unpaired = ("input",) if self.manifest.get("pairing") == "unpaired" else ()
         self.splits: dict[str, Batch] = {}
 
     @property
@@ -149,6 +156,7 @@ class PreparedDataModule(L.LightningDataModule):
             seed=self.seed,
             epoch=self._epoch,
             shard=(trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1),
+            unpaired=self.unpaired,
         )
 
     def train_dataloader(self) -> TensorBatches:

@@ -164,7 +164,7 @@ def prepare_dataset(cfg: Any, raw_root: Path, prepared_root: Path, limits: Any, 
 
 def prepare_translation(cfg: Any, base_prepared: Path, prepared_root: Path, seed: int) -> Path:
     """A translation task (data/tasks.py) from the prepared base dataset `cfg.base`."""
-    from aegan.data.tasks import derive_split
+    from aegan.data.tasks import derive_split, pairing
 
     base = read_manifest(base_prepared)
     wanted = OmegaConf.to_container(cfg.base, resolve=True) if OmegaConf.is_config(cfg.base) else cfg.base
@@ -174,7 +174,10 @@ def prepare_translation(cfg: Any, base_prepared: Path, prepared_root: Path, seed
             f"prepare {cfg.base.name} first (`dvc repro prepare@{cfg.base.name}`)"
         )
     splits = {name: derive_split(cfg, read_split(base_prepared, name), seed + i) for i, name in enumerate(SPLITS)}
-    info = {"base": {"dir": str(base_prepared), "md5": {n: base["splits"][n]["md5"] for n in SPLITS}}}
+    info = {
+        "base": {"dir": str(base_prepared), "md5": {n: base["splits"][n]["md5"] for n in SPLITS}},
+        "pairing": pairing(cfg),
+    }
     for key in ("classes", "attribute_names"):
         if key in base:
             info[key] = base[key]

@@ -133,7 +133,7 @@ def encoder_metrics(module: torch.nn.Module, inputs: EvaluationInputs, evaluatio
     }
     n_real = len(next(iter(inputs.real_features.values())))
     metrics["reconstruction"] = feature_scores(reconstruct(module, test_images[:n_real]), inputs, evaluation, "recon")
-    if module.cfg.get("noise"):  # a denoising autoencoder
+    if module.capabilities.denoise:
         metrics["denoising"] = denoising_metrics(module, test_images)
     if module.capabilities.likelihood:
         n = min(int(evaluation.vae.n_images), len(test_images))

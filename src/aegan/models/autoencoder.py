@@ -62,6 +62,8 @@ class AutoencoderModule(GenerativeModule):
         if model["loss"] not in LOSSES:
             raise ConfigError(f"model.loss must be one of {list(LOSSES)}, got {model['loss']!r}")
         corrupt(torch.zeros(1), model.get("noise"))  # validate the noise config now, not mid-training
+        if model.get("noise"):
+            self.capabilities = Capabilities(encode=True, denoise=True)
         latent = int(model["latent_dim"])
         self.encoder = build_encoder(model["encoder"], image_shape, latent, model.get("latent_activation"))
         self.decoder = build_decoder(model["decoder"], latent, image_shape)
@@ -88,6 +90,9 @@ class AutoencoderModule(GenerativeModule):
         mse = F.mse_loss(prob, target)
         loss = F.binary_cross_entropy_with_logits(logits, target) if self.cfg["loss"] == "bce" else mse
         return ModelOutput(loss=loss, recon=from_unit(prob), z=z, logs={"mse": mse})
+
+    def reference_step(self, optimizers: list[torch.optim.Optimizer], x: torch.Tensor, index: int) -> None:
+        self.plain_loss_step(optimizers, self.step(x, noisy=True).loss)
 
     def train_minibatch(self, batch: dict[str, torch.Tensor], index: int) -> dict[str, torch.Tensor]:
         out = self.step(batch["image"], noisy=True)

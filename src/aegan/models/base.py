@@ -29,6 +29,7 @@ class Capabilities:
     sample: bool = False  # codes from the prior -> images (sample grids, sample FID)
     likelihood: bool = False  # an ELBO and an importance-sampled log-likelihood of test images
     translate: bool = False  # images of one domain -> images of another (translation strips and metrics)
+    denoise: bool = False  # corrupted images -> clean ones (the denoising protocol)
 
 
 class GenerativeModule(L.LightningModule):
@@ -57,6 +58,18 @@ class GenerativeModule(L.LightningModule):
         """One optimiser step (or the family's group of steps) on one mini-batch (a dict of named tensors,
         data/datamodule.py); returns what to log."""
         raise NotImplementedError
+
+    def reference_step(self, optimizers: list[torch.optim.Optimizer], x: torch.Tensor, index: int) -> None:
+        """The family's step written as a plain PyTorch loop would (no Lightning, no logging): what
+        `aegan bench` times train_minibatch against. None here: bench reports the family as unmeasured."""
+        raise NotImplementedError(f"aegan bench has no reference loop for the {self.family} family yet")
+
+    @staticmethod
+    def plain_loss_step(optimizers: list[torch.optim.Optimizer], loss: torch.Tensor) -> None:
+        (optimizer,) = optimizers
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
 
     @torch.no_grad()
     def dry_run(self) -> torch.Tensor:

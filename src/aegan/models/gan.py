@@ -114,6 +114,25 @@ class GANModule(GenerativeModule):
     def noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.latent_dim, device=self.device)
 
+    def reference_step(self, optimizers: list[torch.optim.Optimizer], x: torch.Tensor, index: int) -> None:
+        opt_g, opt_d = optimizers
+        with torch.no_grad():
+            fake = self.fake(len(x))  # the live generator (self(z) samples from the weight average)
+        d_loss, _ = self.critic_loss(x, fake)
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        self.clip_critic()
+        if (index + 1) % self.n_critic == 0:
+            self.critic.requires_grad_(False)  # as a careful hand-written loop does: no critic weight grads here
+            g_loss = self.generator_loss(self.fake(len(x)))
+            opt_g.zero_grad(set_to_none=True)
+            g_loss.backward()
+            opt_g.step()
+            self.critic.requires_grad_(True)
+            if self.generator_average is not None:
+                self.update_average()
+
     def train_minibatch(self, batch: dict[str, torch.Tensor], index: int) -> dict[str, torch.Tensor]:
         """A critic step on this batch; every n_critic-th batch also a generator step."""
         real = batch["image"]

@@ -72,6 +72,9 @@ class VAEModule(GenerativeModule):
         logs = {"recon": recon.mean(), "kl": kl.mean(), "mse": F.mse_loss(prob, target)}
         return ModelOutput(loss=loss, recon=from_unit(prob), z=z, logs=logs)
 
+    def reference_step(self, optimizers: list[torch.optim.Optimizer], x: torch.Tensor, index: int) -> None:
+        self.plain_loss_step(optimizers, self.step(x).loss)
+
     def train_minibatch(self, batch: dict[str, torch.Tensor], index: int) -> dict[str, torch.Tensor]:
         out = self.step(batch["image"])
         self.optimize(self.optimizers(), out.loss)
