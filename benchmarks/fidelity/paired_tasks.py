@@ -3,9 +3,9 @@ the test suite's subset (3,000 training images). Not part of the tests.
 
     python benchmarks/fidelity/paired_tasks.py edges2fashion superres_fashion inpaint_fashion [--epochs 1]
 
-Prints one JSON line per task: train seconds, test L1 and PSNR of the outputs and of the naive answer
-(the mean image, bicubic upsampling, the mean-filled hole), and for inpainting the L1 inside and outside
-the hole.
+Prints one JSON line per task: train seconds, and for the outputs and the naive answer (the mean image,
+bicubic upsampling, the mean-filled hole) the test L1, MSE, PSNR and SSIM of `evaluate`'s paired protocol
+(metrics/reconstruction.py, [0, 1] pixels), for inpainting also the L1 inside and outside the hole.
 """
 
 from __future__ import annotations
@@ -17,12 +17,11 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from aegan.config import compose
 from aegan.data.prepare import read_split
 from aegan.data.tasks import hole_mask, naive_baseline
-from aegan.models.pix2pix import psnr
+from aegan.metrics.reconstruction import mean_quality
 from aegan.models.registry import load_module
 from aegan.training.fit import fit
 from aegan.training.run import ensure_prepared
@@ -58,12 +57,12 @@ def measure(task: str, epochs: int, work: Path) -> dict[str, float | str]:
     target, naive = test["images"], naive_baseline(cfg.data, train["images"])(test["inputs"])
     row: dict[str, float | str] = {"task": task, "epochs": epochs, "train_s": round(seconds, 1)}
     for name, images in (("pix2pix", output), ("naive", naive)):
-        row[f"{name}_l1"] = round(F.l1_loss(images, target).item(), 4)
-        row[f"{name}_psnr"] = round(psnr(images, target).mean().item(), 2)
+        row.update({f"{name}_{key}": round(value, 4) for key, value in mean_quality([(images, target)]).items()})
         if cfg.data.task == "inpaint":
+            error = (images - target).abs() / 2  # [0, 1] pixels, as mean_quality's L1
             hole = hole_mask(target.shape, float(cfg.data.hole)).expand_as(target)
-            row[f"{name}_hole_l1"] = round((images - target).abs()[hole].mean().item(), 4)
-            row[f"{name}_outside_l1"] = round((images - target).abs()[~hole].mean().item(), 4)
+            row[f"{name}_hole_l1"] = round(error[hole].mean().item(), 4)
+            row[f"{name}_outside_l1"] = round(error[~hole].mean().item(), 4)
     return row
 
 
