@@ -211,3 +211,51 @@ def test_inception_weights_are_checked(tmp_path, params):
     garbage.write_bytes(b"not a network")
     with pytest.raises(ConfigError, match="TorchScript"):
         InceptionBackbone(garbage)
+
+
+def test_an_unlabelled_image_folder_gets_a_rotation_classifier_for_domain_fid(
+    root, fashion_prepared, image_sets, params, tmp_path
+):
+    """Real Fashion-MNIST images as a folder of PNGs with no labels: the classifier learns which way each
+    was turned, its features still rank real < blurred < noise, and no class-based score is made up."""
+    from omegaconf import OmegaConf
+    from PIL import Image
+
+    from aegan.data.prepare import prepare_dataset, read_split
+
+    folder = tmp_path / "raw" / "mine"
+    folder.mkdir(parents=True)
+    for i, image in enumerate(image_sets["train"][:1500]):
+        Image.fromarray(((image[0].numpy() + 1) * 127.5).round().astype("uint8")).save(folder / f"img_{i:05d}.png")
+    cfg = OmegaConf.merge(
+        params.datasets.lego, {"name": "mine", "image_size": 28, "source": {"labels": None, "kaggle": None}}
+    )
+    prepared = prepare_dataset(cfg, tmp_path / "raw", tmp_path / "prepared", {}, 0)
+    assert "labels" not in read_split(prepared, "train") and "attributes" not in read_split(prepared, "train")
+
+    run = run_cfg(root, fashion_prepared, tmp_path)
+    clf_cfg = {**dict(params.evaluation.domain_classifier), "epochs": 2}
+    scores = train_classifier(clf_cfg, prepared, tmp_path / "clf.pt", 0, run.trainer, run.logger, None)
+    print("rotation classifier on 1,200 unlabelled images, 2 epochs:", scores)
+    assert scores["task"] == "rotation" and scores["test_accuracy"] > 0.6, scores  # chance: 0.25
+    classifier = load_classifier(tmp_path / "clf.pt")
+    assert not classifier.judges_classes
+
+    backbone = DomainBackbone(classifier)
+    sets = {name: image_sets[name] for name in ("real", "train", "blurred", "noise")}
+    ranked = scores_for(backbone, sets, params.evaluation)
+    assert ranked["train"]["fid"] < ranked["blurred"]["fid"] < ranked["noise"]["fid"]
+    inputs = EvaluationInputs(
+        train=None,
+        test=(image_sets["real"], None),
+        backbones={"domain": backbone},
+        real_features={"domain": extract_features(backbone, image_sets["real"], 500)},
+        classifier=classifier,
+        device=torch.device("cpu"),
+    )
+    metrics = generated_metrics(image_sets["blurred"], inputs, params.evaluation, "test")
+    assert metrics["samples"]["domain"]["fid"] > 0 and "mode_coverage" not in metrics  # four turns are not classes
+    with pytest.raises(ConfigError, match=r"data\.source\.labels must be one of"):
+        prepare_dataset(
+            OmegaConf.merge(cfg, {"source": {"labels": "folder"}}), tmp_path / "raw", tmp_path / "p2", {}, 0
+        )

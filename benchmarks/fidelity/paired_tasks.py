@@ -55,7 +55,8 @@ def measure(task: str, epochs: int, work: Path) -> dict[str, float | str]:
     with torch.no_grad():
         output = module.translate(test["inputs"])
     target, naive = test["images"], naive_baseline(cfg.data, train["images"])(test["inputs"])
-    row: dict[str, float | str] = {"task": task, "epochs": epochs, "train_s": round(seconds, 1)}
+    row: dict[str, float | str | bool] = {"task": task, "epochs": epochs, "train_s": round(seconds, 1)}
+    row["known_pixels_kept"] = bool(module.known.any())  # the input's pixels pasted into the output
     for name, images in (("pix2pix", output), ("naive", naive)):
         row.update({f"{name}_{key}": round(value, 4) for key, value in mean_quality([(images, target)]).items()})
         if cfg.data.task == "inpaint":

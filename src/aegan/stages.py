@@ -118,8 +118,11 @@ def classifier(data: str) -> dict:
     )
     atomic_write_json(resolve_path(root, cfg.paths.metrics_dir) / "domain_classifier" / f"{data}.json", scores)
     for key, value in scores.items():
-        logger.experiment.log_metric(logger.run_id, f"eval/{key}", value)
-    print(f"classifier: {data}: test accuracy {scores['test_accuracy']:.4f}")
+        if key == "task":
+            logger.experiment.set_tag(logger.run_id, "classifier_task", value)
+        else:
+            logger.experiment.log_metric(logger.run_id, f"eval/{key}", value)
+    print(f"classifier: {data}: {scores['task']}: test accuracy {scores['test_accuracy']:.4f}")
     return scores
 
 

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from aegan.data.idx import read_idx
 from aegan.data.images import label_from_filename, load_image
-from aegan.errors import DataFormatError, first_line
+from aegan.errors import ConfigError, DataFormatError, first_line
 from aegan.io import atomic_dir, atomic_write_json, md5_file
 
 SPLITS = ("train", "val", "test")
@@ -76,7 +76,13 @@ def _idx_splits(cfg: Any, raw: Path, seed: int) -> tuple[dict[str, dict[str, Any
     return splits, {"inputs": inputs, "skipped": {"count": 0, "files": []}}
 
 
+_LABEL_SOURCES = ("filename", None)  # source.labels: LEGO's '<part> <name> <view>.png', or no labels
+
+
 def _image_folder_splits(cfg: Any, raw: Path, seed: int) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    label_source = cfg.source.get("labels")
+    if label_source not in _LABEL_SOURCES:
+        raise ConfigError(f"data.source.labels must be one of {list(_LABEL_SOURCES)}, got {label_source!r}")
     files = sorted(p for p in raw.glob(cfg.source.image_glob) if p.is_file() and not p.name.startswith("."))
     if cfg.get("max_images"):
         keep = np.sort(np.random.default_rng(seed).permutation(len(files))[: cfg.max_images])
@@ -114,7 +120,7 @@ def _image_folder_splits(cfg: Any, raw: Path, seed: int) -> tuple[dict[str, dict
         table = attributes.loc[[p.name for p in names]]
         data["attributes"] = torch.from_numpy(table.to_numpy(dtype=np.int8))
         extra["attribute_names"] = list(table.columns)
-    else:
+    elif label_source == "filename":
         labels = [label_from_filename(p) for p in names]
         classes = sorted(set(labels))
         index = {c: i for i, c in enumerate(classes)}

@@ -5,6 +5,7 @@ a model must beat: an output computed from the input without learning):
   edges    Sobel edge map of the image (as edges2shoes was made from photos)   baseline: the mean image
   superres the image shrunk by `factor` (area), upsampled back (bicubic)      baseline: that upsampling
   inpaint  the centre square (`hole` of the side) set to 0 (mid-grey)         baseline: the hole mean-filled
+           (the pixels outside the hole are `known`: a translator keeps them and paints only the hole)
 The unpaired task `classes` takes two classes of the base as two domains (`domains: [a, b]`, e.g. sneaker
 and ankle boot: the horse <-> zebra of this data): inputs are the images of class a, images those of class
 b in a seeded random order (no pairing to learn from), both cut to the smaller count.
@@ -79,6 +80,8 @@ class Task:
     # (data cfg, training targets) -> (input -> the naive output)
     baseline: Callable[[Any, torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]
     inputs: Callable[[Any, torch.Tensor], torch.Tensor] | None = None  # (data cfg, images) -> inputs, paired only
+    # (data cfg, image shape) -> where the input already holds the target's pixels, which a model keeps
+    known: Callable[[Any, tuple[int, ...]], torch.Tensor] | None = None
 
 
 TASKS = {
@@ -86,7 +89,13 @@ TASKS = {
     "superres": Task(
         "paired", "bicubic upsampling", _unchanged, lambda cfg, x: shrink_and_upsample(x, int(cfg.factor))
     ),
-    "inpaint": Task("paired", "mean-filled hole", _mean_filled_hole, lambda cfg, x: mask_centre(x, float(cfg.hole))),
+    "inpaint": Task(
+        "paired",
+        "mean-filled hole",
+        _mean_filled_hole,
+        lambda cfg, x: mask_centre(x, float(cfg.hole)),
+        lambda cfg, shape: ~hole_mask(torch.Size(shape), float(cfg.hole)),
+    ),
     "classes": Task("unpaired", "the input unchanged", _unchanged),
 }
 
@@ -109,6 +118,13 @@ def task_inputs(cfg: Any, images: torch.Tensor) -> torch.Tensor:
             f"data.task {cfg.task} is unpaired: its inputs are a domain of their own, not made from images"
         )
     return make(cfg, images)
+
+
+def known_pixels(cfg: Any, image_shape: tuple[int, ...]) -> torch.Tensor | None:
+    """(1, 1, H, W) True where the task's input is the target itself (inpainting: outside the hole), or None:
+    a translator pastes these pixels into its output and paints only the rest, as context encoders do."""
+    known = task(cfg).known
+    return None if known is None else known(cfg, image_shape)
 
 
 def naive_baseline(cfg: Any, train_images: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:

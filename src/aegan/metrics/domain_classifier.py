@@ -2,7 +2,11 @@
 and whose predictions measure mode coverage.
 
 Datasets with `labels` get a softmax classifier; CelebA (40 binary attributes in {-1, 1}) a multi-label
-one. Trained with Lightning on the prepared training split; test accuracy is the number to report.
+one; a dataset with neither (an image folder without `source.labels`) a rotation classifier, which tells
+which of 0, 90, 180, 270 degrees each image was turned by (Gidaris et al. 2018): features learnt without
+labels, so domain FID works everywhere, while mode coverage and the other class-based scores are skipped
+(`judges_classes`). Trained with Lightning on the prepared training split; test accuracy is the number to
+report.
 """
 
 from __future__ import annotations
@@ -27,11 +31,16 @@ class DomainClassifier(L.LightningModule):
     """Conv features (num_features, ReLU) -> dropout -> linear logits."""
 
     def __init__(
-        self, cfg: dict[str, Any], image_shape: tuple[int, int, int], n_outputs: int, multilabel: bool
+        self,
+        cfg: dict[str, Any],
+        image_shape: tuple[int, int, int],
+        n_outputs: int,
+        multilabel: bool,
+        rotation: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.cfg, self.multilabel = cfg, multilabel
+        self.cfg, self.multilabel, self.rotation = cfg, multilabel, rotation
         self.num_features = int(cfg["features"])
         self.encoder = build_encoder(cfg["encoder"], image_shape, self.num_features, out_act="relu")
         self.head = nn.Sequential(nn.Dropout(float(cfg.get("dropout", 0.0))), nn.Linear(self.num_features, n_outputs))
@@ -42,8 +51,19 @@ class DomainClassifier(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(x))
 
+    @property
+    def judges_classes(self) -> bool:
+        """Whether its predictions are the dataset's classes (one per image): what mode coverage, translation
+        success and semantic fidelity count."""
+        return not self.multilabel and not self.rotation
+
     def _loss_and_accuracy(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        x, y = batch["image"], batch["attributes" if self.multilabel else "label"]
+        if self.rotation:  # every image in all four turns, each labelled by its turn
+            x = batch["image"]
+            y = torch.arange(4, device=x.device).repeat_interleave(len(x))
+            x = torch.cat([torch.rot90(x, k, dims=(2, 3)) for k in range(4)])
+        else:
+            x, y = batch["image"], batch["attributes" if self.multilabel else "label"]
         logits = self(x)
         if self.multilabel:
             target = (y > 0).float()
@@ -71,14 +91,19 @@ class DomainClassifier(L.LightningModule):
         return build_optimizer(self.cfg["optimizer"], self.parameters())
 
 
-def _targets(datamodule: PreparedDataModule) -> tuple[int, bool]:
-    """(number of outputs, multilabel) from what the prepared split carries."""
+def _targets(datamodule: PreparedDataModule) -> dict[str, Any]:
+    """The classifier's outputs from what the prepared split carries: classes, attributes, or four turns."""
     data = read_split(datamodule.prepared_dir, "train")
     if "labels" in data:
-        return int(data["labels"].max()) + 1, False
+        return {"n_outputs": int(data["labels"].max()) + 1, "multilabel": False}
     if "attributes" in data:
-        return int(data["attributes"].shape[1]), True
-    raise ConfigError(f"{datamodule.prepared_dir}: no labels or attributes, so no domain classifier can be trained")
+        return {"n_outputs": int(data["attributes"].shape[1]), "multilabel": True}
+    height, width = datamodule.image_shape[1:]
+    if height != width:
+        raise ConfigError(
+            f"{datamodule.prepared_dir}: no labels, and {height}x{width} images cannot be turned by 90 degrees"
+        )
+    return {"n_outputs": 4, "multilabel": False, "rotation": True}
 
 
 def train_classifier(
@@ -93,8 +118,7 @@ def train_classifier(
     """Train on the training split, pick nothing on val (fixed epochs), report val and test accuracy."""
     L.seed_everything(seed, workers=True, verbose=False)
     datamodule = PreparedDataModule(prepared, batch_size=int(cfg["batch_size"]), seed=seed)
-    n_outputs, multilabel = _targets(datamodule)
-    module = DomainClassifier(cfg, datamodule.image_shape, n_outputs, multilabel)
+    module = DomainClassifier(cfg, datamodule.image_shape, **_targets(datamodule))
     trainer = L.Trainer(
         accelerator=trainer_cfg.accelerator,
         devices=trainer_cfg.devices,
@@ -110,7 +134,13 @@ def train_classifier(
     val = float(trainer.callback_metrics["val/accuracy"])
     test = trainer.test(module, datamodule=datamodule, verbose=False)[0]
     atomic_torch_save(out_path, {"hparams": dict(module.hparams), "state_dict": module.state_dict()})
-    return {"val_accuracy": val, "test_accuracy": float(test["test/accuracy"]), "epochs": int(cfg["epochs"])}
+    task = "rotation" if module.rotation else "attributes" if module.multilabel else "classes"
+    return {
+        "val_accuracy": val,
+        "test_accuracy": float(test["test/accuracy"]),
+        "epochs": int(cfg["epochs"]),
+        "task": task,
+    }
 
 
 def load_classifier(path: Path, map_location: str | torch.device = "cpu") -> DomainClassifier:

@@ -97,7 +97,7 @@ def generated_metrics(
     """Distribution scores per backbone and (single-label data) the classes the images cover."""
     features = features or image_features(images, inputs, evaluation, what)
     metrics: dict[str, Any] = {"samples": feature_scores(images, inputs, evaluation, what, features=features)}
-    if not inputs.classifier.multilabel:
+    if inputs.classifier.judges_classes:
         logits = class_logits(images, inputs, evaluation, features)
         metrics["mode_coverage"] = mode_coverage(logits, float(evaluation.mode_coverage.min_share))
     return metrics

@@ -49,7 +49,7 @@ def paired_metrics(
     first = {name: f[:n_real] for name, f in features.items()}
     metrics.update(generated_metrics(outputs[:n_real], inputs, evaluation, "translations", features=first))
     labels = test.get("labels")
-    if labels is not None and not inputs.classifier.multilabel:
+    if labels is not None and inputs.classifier.judges_classes:
         logits = {
             "outputs": class_logits(outputs, inputs, evaluation, features),
             "targets": class_logits(targets, inputs, evaluation),

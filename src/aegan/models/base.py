@@ -18,6 +18,7 @@ import lightning as L
 import torch
 from lightning.pytorch.strategies import SingleDeviceStrategy
 
+from aegan.errors import ConfigError
 from aegan.models.train_metrics import TrainMetrics
 
 
@@ -70,6 +71,11 @@ class GenerativeModule(L.LightningModule):
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+
+    def keep_known_pixels(self, known: torch.Tensor) -> None:
+        """Paste the input's pixels where `known` (1, 1, H, W) is True into every output (data/tasks.py
+        `known_pixels`): paired translators only."""
+        raise ConfigError(f"the {self.family} family cannot keep an input's known pixels; use a paired translator")
 
     @torch.no_grad()
     def dry_run(self) -> torch.Tensor:

@@ -6,6 +6,9 @@ a PatchGAN critic D judges (x, image) pairs, so it learns what a plausible y *fo
   G: adversarial loss on D(x, G(x)) + lambda_l1 * |G(x) - y|_1   (lambda 100, the paper's)
 Batches are {"input": x, "image": y} (data/tasks.py). val/l1 is the monitored metric: the adversarial
 losses do not measure quality, the distance to the target does.
+Where the task's input already holds part of the target (inpainting: all but the hole), G(x) is pasted
+into x there (the `known` buffer, set by `keep_known_pixels`, saved with the weights), so the losses, the
+critic and every output see only what G painted, in its context (Pathak et al. 2016, Iizuka et al. 2017).
 """
 
 from __future__ import annotations
@@ -48,10 +51,14 @@ class Pix2PixModule(GenerativeModule):
         self.adversarial = build_adversarial(model)
         self.lambda_l1 = float(model["lambda_l1"])
         self.example_input_array = torch.zeros(1, *image_shape)
+        self.register_buffer("known", torch.zeros(1, 1, *image_shape[1:], dtype=torch.bool))
+
+    def keep_known_pixels(self, known: torch.Tensor) -> None:
+        self.known.copy_(known.view_as(self.known))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Input images -> translated images in [-1, 1]."""
-        return torch.tanh(self.generator(x))
+        """Input images -> translated images in [-1, 1] (the input's known pixels kept as they are)."""
+        return torch.where(self.known, x, torch.tanh(self.generator(x)))
 
     def translate(self, x: torch.Tensor) -> torch.Tensor:
         return self(x)

@@ -5,17 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import torch
 
 from aegan.errors import ConfigError, DataFormatError, first_line
 from aegan.models.autoencoder import AutoencoderModule
+from aegan.models.base import GenerativeModule
 from aegan.models.cyclegan import CycleGANModule
 from aegan.models.gan import GANModule
 from aegan.models.pix2pix import Pix2PixModule
 from aegan.models.vae import VAEModule
 
-FAMILIES: dict[str, type[L.LightningModule]] = {
+FAMILIES: dict[str, type[GenerativeModule]] = {
     "autoencoder": AutoencoderModule,
     "vae": VAEModule,
     "gan": GANModule,
@@ -24,14 +24,14 @@ FAMILIES: dict[str, type[L.LightningModule]] = {
 }
 
 
-def build_module(model_cfg: dict[str, Any], image_shape: tuple[int, int, int]) -> L.LightningModule:
+def build_module(model_cfg: dict[str, Any], image_shape: tuple[int, int, int]) -> GenerativeModule:
     family = model_cfg.get("family")
     if family not in FAMILIES:
         raise ConfigError(f"model.family {family!r} is not a model family; valid: {sorted(FAMILIES)}")
     return FAMILIES[family](model=model_cfg, image_shape=tuple(image_shape))
 
 
-def load_module(checkpoint: Path | str, map_location: str | torch.device = "cpu") -> L.LightningModule:
+def load_module(checkpoint: Path | str, map_location: str | torch.device = "cpu") -> GenerativeModule:
     """Load any aegan checkpoint; the family is read from the saved hyperparameters.
 
     A file that is not one (garbage, truncated, another program's) is a DataFormatError naming it."""

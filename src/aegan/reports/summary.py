@@ -103,10 +103,11 @@ def collect(metrics_dir: Path) -> pd.DataFrame:
 
 
 def classifier_table(metrics_dir: Path) -> str:
-    lines = ["| dataset | domain classifier test accuracy | epochs |", "|---|---|---|"]
+    lines = ["| dataset | domain classifier predicts | test accuracy | epochs |", "|---|---|---|---|"]
     for path in sorted((metrics_dir / CLASSIFIERS).glob("*.json")):
         scores = json.loads(path.read_text())
-        lines.append(f"| {path.stem} | {scores['test_accuracy']:.4f} | {scores['epochs']} |")
+        task = scores.get("task", "classes")
+        lines.append(f"| {path.stem} | {task} | {scores['test_accuracy']:.4f} | {scores['epochs']} |")
     return "\n".join(lines) + "\n" if len(lines) > 2 else ""
 
 

@@ -66,7 +66,7 @@ def _models_that(capability: str, root: Path) -> list[str]:
     return sorted(
         name
         for name, cfg in params.models.items()
-        if getattr(getattr(FAMILIES.get(cfg.family), "capabilities", None), capability, False)
+        if cfg.family in FAMILIES and getattr(FAMILIES[cfg.family].capabilities, capability)
     )
 
 

@@ -15,6 +15,8 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import RichProgressBar
 
+from aegan.models.base import GenerativeModule
+
 # Lines that tell a user nothing about their run: an advertisement, a deprecation inside Lightning
 # itself, and a hint about log intervals that steps_per_execution makes moot.
 _NOISE = ("litlogger", "isinstance(treespec, LeafSpec)", "is smaller than the logging interval")
@@ -45,10 +47,10 @@ class StepProgressBar(RichProgressBar):
         return self._steps_in_epoch()
 
     def on_train_batch_end(
-        self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any, i: int
+        self, trainer: L.Trainer, module: GenerativeModule, outputs: Any, batch: Any, i: int
     ) -> None:
         super().on_train_batch_end(trainer, module, outputs, batch, i)
-        self._update(self.train_progress_bar_id, getattr(module, "minibatches_done", i + 1))
+        self._update(self.train_progress_bar_id, module.minibatches_done)
 
     def _get_train_description(self, current_epoch: int) -> str:
         total = f"/{self.trainer.max_epochs}" if self.trainer.max_epochs is not None else ""
