@@ -15,6 +15,7 @@ from PIL import Image
 from aegan.data.prepare import prepare_translation, read_split
 from aegan.data.tasks import derive_split, hole_mask, naive_baseline, sobel_edges, task_inputs
 from aegan.errors import ConfigError
+from aegan.metrics.domain_classifier import load_classifier, train_classifier
 from aegan.models.cyclegan import ImagePool
 from aegan.models.pix2pix import psnr
 from aegan.models.registry import build_module, load_module
@@ -187,6 +188,19 @@ def test_cyclegan_round_trips_improve_with_training(root, fashion_prepared, tmp_
     module = load_module(tmp_path / "run" / "model.ckpt")
     before, after = round_trip_l1(untrained), round_trip_l1(module)
     assert after < 0.5 * before, (before, after)  # about 38 steps: the cycle loss (lambda 10) dominates early
+
+    # translation success: the domain classifier (trained on the base, 2 epochs) gives the output the target
+    # class, far more often than the input unchanged (the protocol's baseline); measured 0.99 and 0.91
+    # against 0.04 and 0.04 on the 96 test pairs of the subset
+    classifier_cfg = {**OmegaConf.to_container(cfg.evaluation.domain_classifier), "epochs": 2}
+    train_classifier(classifier_cfg, base, tmp_path / "clf.pt", 0, cfg.trainer, cfg.logger, None)
+    classifier = load_classifier(tmp_path / "clf.pt")
+    sneaker, boot = (int(c) for c in cfg.data.domains)
+    with torch.no_grad():
+        for source, there, target in ((a, module.translate, boot), (b, module.translate_back, sneaker)):
+            success = (classifier(there(source)).argmax(1) == target).float().mean()
+            unchanged = (classifier(source).argmax(1) == target).float().mean()
+            assert success > 0.6 and success > unchanged + 0.4, (target, success, unchanged)
     loaded = tools.Loaded(module, "cyclegan", "sneaker2boot", prepared)
     (grid,) = tools.translate(loaded, tmp_path / "tool", n=16)
     assert Image.open(grid).size == (2 * (16 * 30 + 2), 2 * (6 * 30 + 2))  # a, G(a), F(G(a)), b, F(b), G(F(b))
