@@ -113,24 +113,40 @@ def test_pix2pix_learns_edges_to_fashion_beyond_the_mean_image(root, fashion_pre
     assert Image.open(translated).size == (2 * 32, 2 * (2 * 30 + 2))
 
 
-def test_pix2pix_inpaints_the_hole_beyond_its_mean_and_keeps_the_known_pixels(root, fashion_prepared, tmp_path):
-    overrides = ["model=pix2pix", "data=inpaint_fashion", "trainer.max_epochs=1", "+trainer.limit_train_batches=40"]
+def _pix2pix_on(data, steps, root, fashion_prepared, tmp_path):
+    """A short real Pix2Pix fit on a paired task, reloaded from its checkpoint: (cfg, prepared dir, module,
+    500 test inputs, their targets, the module's outputs)."""
+    overrides = ["model=pix2pix", f"data={data}", "trainer.max_epochs=1", f"+trainer.limit_train_batches={steps}"]
     cfg = run_cfg(root, tmp_path, tmp_path, *overrides, *FIXTURE_OVERRIDES)
     prepared = prepare_translation(
         cfg.data, fashion_prepared / "prepared" / "fashion_mnist", tmp_path / "prepared", cfg.seed
     )
     fit(cfg, tmp_path / "run", root)
-    module = load_module(tmp_path / "run" / "model.ckpt")  # the known pixels travel with the weights
-    test, train = read_split(prepared, "test"), read_split(prepared, "train")
+    module = load_module(tmp_path / "run" / "model.ckpt")  # what the task set travels with the weights
+    test = read_split(prepared, "test")
     inputs, target = test["inputs"][:500], test["images"][:500]
     with torch.no_grad():
         output = module.translate(inputs)
+    return cfg, prepared, module, inputs, target, output
+
+
+def test_pix2pix_inpaints_the_hole_beyond_its_mean_and_keeps_the_known_pixels(root, fashion_prepared, tmp_path):
+    cfg, prepared, _, inputs, target, output = _pix2pix_on("inpaint_fashion", 40, root, fashion_prepared, tmp_path)
+    train = read_split(prepared, "train")
     hole = hole_mask(target.shape, float(cfg.data.hole)).expand_as(target)
     assert torch.equal(output[~hole], inputs[~hole])  # pasted, not redrawn
     baseline = naive_baseline(cfg.data, train["images"])(inputs)
     model_l1, baseline_l1 = (output - target).abs()[hole].mean(), (baseline - target).abs()[hole].mean()
     assert model_l1 < 0.85 * baseline_l1, (model_l1, baseline_l1)  # 40 steps; one epoch (94): 0.51x
     assert psnr(output, target).mean() > psnr(baseline, target).mean()
+
+
+def test_pix2pix_refines_the_bicubic_upsampling_beyond_it(root, fashion_prepared, tmp_path):
+    _, _, module, inputs, target, output = _pix2pix_on("superres_fashion", 30, root, fashion_prepared, tmp_path)
+    assert bool(module.refine)  # the inputs are the bicubic answer
+    model_l1, bicubic_l1 = (output - target).abs().mean(), (inputs - target).abs().mean()
+    assert model_l1 < 0.9 * bicubic_l1, (model_l1, bicubic_l1)
+    assert psnr(output, target).mean() > psnr(inputs, target).mean() + 0.5
 
 
 @pytest.mark.parametrize("name", ["sneaker2boot", "pullover2coat"])

@@ -57,6 +57,7 @@ def measure(task: str, epochs: int, work: Path) -> dict[str, float | str]:
     target, naive = test["images"], naive_baseline(cfg.data, train["images"])(test["inputs"])
     row: dict[str, float | str | bool] = {"task": task, "epochs": epochs, "train_s": round(seconds, 1)}
     row["known_pixels_kept"] = bool(module.known.any())  # the input's pixels pasted into the output
+    row["input_refined"] = bool(module.refine)  # G outputs a correction of the input
     for name, images in (("pix2pix", output), ("naive", naive)):
         row.update({f"{name}_{key}": round(value, 4) for key, value in mean_quality([(images, target)]).items()})
         if cfg.data.task == "inpaint":

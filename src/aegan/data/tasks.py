@@ -4,6 +4,7 @@ Paired tasks turn the base dataset's images (the targets) into inputs, and name 
 a model must beat: an output computed from the input without learning):
   edges    Sobel edge map of the image (as edges2shoes was made from photos)   baseline: the mean image
   superres the image shrunk by `factor` (area), upsampled back (bicubic)      baseline: that upsampling
+           (the input is a first estimate of the target: a translator `refines` it, learning a correction)
   inpaint  the centre square (`hole` of the side) set to 0 (mid-grey)         baseline: the hole mean-filled
            (the pixels outside the hole are `known`: a translator keeps them and paints only the hole)
 The unpaired task `classes` takes two classes of the base as two domains (`domains: [a, b]`, e.g. sneaker
@@ -82,12 +83,17 @@ class Task:
     inputs: Callable[[Any, torch.Tensor], torch.Tensor] | None = None  # (data cfg, images) -> inputs, paired only
     # (data cfg, image shape) -> where the input already holds the target's pixels, which a model keeps
     known: Callable[[Any, tuple[int, ...]], torch.Tensor] | None = None
+    refines: bool = False  # the input is a first estimate of the whole target, which a model corrects
 
 
 TASKS = {
     "edges": Task("paired", "mean image", _mean_image, lambda cfg, x: sobel_edges(x, float(cfg.edge_threshold))),
     "superres": Task(
-        "paired", "bicubic upsampling", _unchanged, lambda cfg, x: shrink_and_upsample(x, int(cfg.factor))
+        "paired",
+        "bicubic upsampling",
+        _unchanged,
+        lambda cfg, x: shrink_and_upsample(x, int(cfg.factor)),
+        refines=True,
     ),
     "inpaint": Task(
         "paired",
@@ -125,6 +131,12 @@ def known_pixels(cfg: Any, image_shape: tuple[int, ...]) -> torch.Tensor | None:
     a translator pastes these pixels into its output and paints only the rest, as context encoders do."""
     known = task(cfg).known
     return None if known is None else known(cfg, image_shape)
+
+
+def refines_input(cfg: Any) -> bool:
+    """Whether the task's input is already an estimate of the target (an upsampled image): a translator then
+    outputs a correction of it rather than an image from scratch (residual learning, VDSR: Kim et al. 2016)."""
+    return task(cfg).refines
 
 
 def naive_baseline(cfg: Any, train_images: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:

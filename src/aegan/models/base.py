@@ -77,6 +77,11 @@ class GenerativeModule(L.LightningModule):
         `known_pixels`): paired translators only."""
         raise ConfigError(f"the {self.family} family cannot keep an input's known pixels; use a paired translator")
 
+    def refine_input(self) -> None:
+        """Output a correction of the input instead of an image from scratch (data/tasks.py `refines_input`):
+        paired translators only."""
+        raise ConfigError(f"the {self.family} family cannot refine its input; use a paired translator")
+
     @torch.no_grad()
     def dry_run(self) -> torch.Tensor:
         """Two dummy inputs through every network (config.check_model_fits_data): the images made."""

@@ -9,6 +9,9 @@ losses do not measure quality, the distance to the target does.
 Where the task's input already holds part of the target (inpainting: all but the hole), G(x) is pasted
 into x there (the `known` buffer, set by `keep_known_pixels`, saved with the weights), so the losses, the
 critic and every output see only what G painted, in its context (Pathak et al. 2016, Iizuka et al. 2017).
+Where the input is already an estimate of the target (super-resolution: the bicubic upsampling), G outputs
+a correction of it, added before the tanh (the `refine` buffer, set by `refine_input`): G starts from the
+naive answer instead of having to learn the identity first (residual learning, VDSR: Kim et al. 2016).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from aegan.models.adversarial import build_adversarial
 from aegan.models.base import Capabilities, GenerativeModule
 from aegan.models.blocks import build_optimizer
 from aegan.models.translation_blocks import PatchCritic, UNetGenerator
+
+_EDGE = 0.995  # atanh(0.995) = 3.0: the logit of a saturated pixel, from which G still moves it
 
 
 def psnr(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -52,13 +57,20 @@ class Pix2PixModule(GenerativeModule):
         self.lambda_l1 = float(model["lambda_l1"])
         self.example_input_array = torch.zeros(1, *image_shape)
         self.register_buffer("known", torch.zeros(1, 1, *image_shape[1:], dtype=torch.bool))
+        self.register_buffer("refine", torch.zeros((), dtype=torch.bool))
 
     def keep_known_pixels(self, known: torch.Tensor) -> None:
         self.known.copy_(known.view_as(self.known))
 
+    def refine_input(self) -> None:
+        self.refine.fill_(True)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Input images -> translated images in [-1, 1] (the input's known pixels kept as they are)."""
-        return torch.where(self.known, x, torch.tanh(self.generator(x)))
+        logits = self.generator(x)
+        # atanh(x) is the logit that reproduces x; clamped, as pixels at exactly -1/1 have none
+        logits = logits + torch.where(self.refine, torch.atanh(x.clamp(-_EDGE, _EDGE)), 0.0)
+        return torch.where(self.known, x, torch.tanh(logits))
 
     def translate(self, x: torch.Tensor) -> torch.Tensor:
         return self(x)

@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from aegan.config import resolve_path
 from aegan.data.datamodule import PreparedDataModule
 from aegan.data.prepare import read_manifest
-from aegan.data.tasks import known_pixels
+from aegan.data.tasks import known_pixels, refines_input
 from aegan.errors import ConfigError
 from aegan.io import atomic_path, atomic_write_json, output_errors, run_lock
 from aegan.models.registry import build_module
@@ -177,8 +177,11 @@ def _fit_locked(
     )
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
     module = build_module(model_cfg, datamodule.image_shape)
-    if cfg.data.kind == "translation" and (known := known_pixels(cfg.data, datamodule.image_shape)) is not None:
-        module.keep_known_pixels(known)
+    if cfg.data.kind == "translation":
+        if (known := known_pixels(cfg.data, datamodule.image_shape)) is not None:
+            module.keep_known_pixels(known)
+        if refines_input(cfg.data):
+            module.refine_input()
     module.configure_training(cfg.trainer)
 
     uri = tracking_uri(cfg.logger, root)
