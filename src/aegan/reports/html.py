@@ -10,13 +10,12 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from aegan.io import atomic_write_text
-from aegan.reports.summary import CLASSIFIERS, COLUMNS, collect
+from aegan.reports.summary import COLUMNS, classifiers, collect
 
 PICTURES = [
     ("samples.png", "samples"),
@@ -129,11 +128,10 @@ def write_report(runs: list[tuple[str, str]], metrics_dir: Path, models_dir: Pat
         keep = ["model", "dataset", *[c for c in COLUMNS if c in frame.columns]]
         rows = {(r["model"], r["dataset"]): r for _, r in frame[keep].iterrows()}
         table = frame[keep].rename(columns=COLUMNS).to_html(index=False, float_format=number, na_rep="")
-    classifiers = []
-    for path in sorted((metrics_dir / CLASSIFIERS).glob("*.json")):
-        scores = json.loads(path.read_text())
-        task, accuracy = scores.get("task", "classes"), scores["test_accuracy"]
-        classifiers.append(f"<tr><td>{path.stem}</td><td>{task}</td><td>{accuracy:.4f}</td></tr>")
+    classifier_rows = [
+        f"<tr><td>{r['dataset']}</td><td>{r['task']}</td><td>{r['accuracy']:.4f}</td><td>{r['epochs']}</td></tr>"
+        for r in classifiers(metrics_dir)
+    ]
     sections = [model_section(m, d, rows.get((m, d)), models_dir, reports_dir) for m, d in runs]
     toc = " · ".join(f'<a href="#{m}-{d}">{m}/{d}</a>' for m, d in runs)
     page = f"""<!doctype html>
@@ -142,7 +140,7 @@ def write_report(runs: list[tuple[str, str]], metrics_dir: Path, models_dir: Pat
 <h1>aegan report</h1>
 <p>{toc}</p>
 <h2>Domain classifiers (FID backbone, mode coverage)</h2>
-<table><tr><th>dataset</th><th>predicts</th><th>test accuracy</th></tr>{"".join(classifiers)}</table>
+<table><tr><th>dataset</th><th>predicts</th><th>test accuracy</th><th>epochs</th></tr>{"".join(classifier_rows)}</table>
 <h2>Summary</h2>
 <div style="overflow-x: auto">{table}</div>
 {"".join(sections)}

@@ -102,13 +102,29 @@ def collect(metrics_dir: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def classifier_table(metrics_dir: Path) -> str:
-    lines = ["| dataset | domain classifier predicts | test accuracy | epochs |", "|---|---|---|---|"]
+def classifiers(metrics_dir: Path) -> list[dict]:
+    """The per-dataset domain classifiers: dataset, what it predicts (task), test accuracy, epochs."""
+    rows = []
     for path in sorted((metrics_dir / CLASSIFIERS).glob("*.json")):
         scores = json.loads(path.read_text())
-        task = scores.get("task", "classes")
-        lines.append(f"| {path.stem} | {task} | {scores['test_accuracy']:.4f} | {scores['epochs']} |")
-    return "\n".join(lines) + "\n" if len(lines) > 2 else ""
+        rows.append(
+            {
+                "dataset": path.stem,
+                "task": scores.get("task", "classes"),
+                "accuracy": scores["test_accuracy"],
+                "epochs": scores["epochs"],
+            }
+        )
+    return rows
+
+
+def classifier_table(metrics_dir: Path) -> str:
+    rows = classifiers(metrics_dir)
+    if not rows:
+        return ""
+    lines = ["| dataset | domain classifier predicts | test accuracy | epochs |", "|---|---|---|---|"]
+    lines += [f"| {r['dataset']} | {r['task']} | {r['accuracy']:.4f} | {r['epochs']} |" for r in rows]
+    return "\n".join(lines) + "\n"
 
 
 def markdown(frame: pd.DataFrame) -> str:
