@@ -14,7 +14,13 @@ from aegan.errors import ConfigError
 from aegan.metrics.distribution import distribution_metrics, fid, mode_coverage, precision_recall
 from aegan.metrics.domain_classifier import load_classifier, train_classifier
 from aegan.metrics.evaluate import EvaluationInputs, generated_metrics
-from aegan.metrics.features import DomainBackbone, InceptionBackbone, extract_features, tf_bilinear_resize
+from aegan.metrics.features import (
+    DomainBackbone,
+    InceptionBackbone,
+    default_inception_path,
+    extract_features,
+    tf_bilinear_resize,
+)
 
 FASHION = ("prepared", "fashion_mnist")
 
@@ -193,13 +199,17 @@ def test_tf_bilinear_resize_matches_tf1_resize_bilinear():
     assert (ours - half_pixel).abs().max() > 0.1  # the common PyTorch resize is not the reference one
 
 
-def test_inception_features_in_channels_last_equal_the_torchscript_reference(params):
+def test_eager_inception_features_equal_the_torchscript_reference(params):
     backbone = InceptionBackbone(sha1=params.evaluation.inception.sha1)
+    scripted = torch.jit.load(str(default_inception_path()), map_location="cpu").eval()
     images = torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
     x = tf_bilinear_resize(((images + 1) * 127.5).round().clamp(0, 255).expand(-1, 3, -1, -1), 299)
     with torch.no_grad():
-        reference = backbone.net((x - 128) / 128).flatten(1)  # contiguous NCHW, as the original FID code runs
-        assert torch.allclose(backbone.embed(images), reference, atol=1e-4, rtol=0)
+        reference = scripted((x - 128) / 128).flatten(1)  # the TorchScript on contiguous NCHW, as FID code runs
+        ours = backbone.embed(images)
+    assert reference.abs().max() > 1  # features of real magnitude, not zeros
+    assert torch.allclose(ours, reference, atol=1e-4, rtol=0)
+    assert not any(isinstance(m, torch.jit.ScriptModule) for m in backbone.modules())  # the eager network runs
 
 
 def test_inception_weights_are_checked(tmp_path, params):
@@ -211,6 +221,10 @@ def test_inception_weights_are_checked(tmp_path, params):
     garbage.write_bytes(b"not a network")
     with pytest.raises(ConfigError, match="TorchScript"):
         InceptionBackbone(garbage)
+    other = tmp_path / "other.pt"
+    torch.jit.save(torch.jit.script(torch.nn.Sequential(torch.nn.Linear(2, 2))), other)
+    with pytest.raises(ConfigError, match="not the FID Inception"):
+        InceptionBackbone(other)
 
 
 def test_an_unlabelled_image_folder_gets_a_rotation_classifier_for_domain_fid(

@@ -243,3 +243,27 @@ def test_generator_average_decay_is_checked(params):
 
     with pytest.raises(ConfigError, match="ema_decay"):
         build_module({**OmegaConf.to_container(params.models["dcgan"]), "ema_decay": 1.5}, (1, 28, 28))
+
+
+def test_dropout_keeps_one_minus_p_in_every_bit_lane_and_is_seeded():
+    from aegan.models.blocks import Dropout, dropout
+
+    x = torch.ones(1_000_000)
+    torch.manual_seed(0)
+    y = dropout(x, 0.4)
+    kept = y > 0
+    # each element reads 16 bits of a 64-bit word: every lane of the four must keep 60 %, not only the mean
+    lanes = kept.view(-1, 4).float().mean(0)
+    assert torch.allclose(lanes, torch.full((4,), 0.6), atol=0.005), lanes
+    assert torch.allclose(y[kept], torch.full_like(y[kept], 1 / 0.6))  # inverted dropout: E[y] = x
+    assert abs(y.mean().item() - 1.0) < 0.01
+    torch.manual_seed(0)
+    assert torch.equal(dropout(x, 0.4), y)  # the global seed makes the mask
+
+    layer = Dropout(0.3)
+    inputs = torch.randn(8, 64, 7, 7, requires_grad=True)
+    out = layer(inputs)
+    out.sum().backward()
+    assert torch.equal(inputs.grad, (out != 0).float() / 0.7)  # the gradient flows through the kept ones
+    assert torch.equal(layer.eval()(inputs), inputs)
+    assert layer.state_dict() == torch.nn.Dropout(0.3).state_dict()

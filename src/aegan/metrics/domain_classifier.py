@@ -24,7 +24,7 @@ from aegan.data.datamodule import PreparedDataModule
 from aegan.data.prepare import read_split
 from aegan.errors import ConfigError
 from aegan.io import atomic_torch_save
-from aegan.models.blocks import build_encoder, build_optimizer
+from aegan.models.blocks import Dropout, build_encoder, build_optimizer
 
 
 class DomainClassifier(L.LightningModule):
@@ -43,7 +43,7 @@ class DomainClassifier(L.LightningModule):
         self.cfg, self.multilabel, self.rotation = cfg, multilabel, rotation
         self.num_features = int(cfg["features"])
         self.encoder = build_encoder(cfg["encoder"], image_shape, self.num_features, out_act="relu")
-        self.head = nn.Sequential(nn.Dropout(float(cfg.get("dropout", 0.0))), nn.Linear(self.num_features, n_outputs))
+        self.head = nn.Sequential(Dropout(float(cfg.get("dropout", 0.0))), nn.Linear(self.num_features, n_outputs))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)

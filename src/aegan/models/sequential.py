@@ -87,7 +87,7 @@ def _same_padding(kernel: int, stride: int) -> int:
 
 
 def _layer(spec: dict[str, Any], shape: tuple[int, ...], image_channels: int, out_units: int) -> nn.Module:
-    from aegan.models.blocks import activation
+    from aegan.models.blocks import Dropout, activation
 
     kinds = [k for k in spec if k in LAYER_KINDS]
     if len(kinds) == 2 and "activation" in kinds:  # `activation:` as an argument of another layer
@@ -131,7 +131,7 @@ def _layer(spec: dict[str, Any], shape: tuple[int, ...], image_channels: int, ou
         norm = nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d
         layer = norm(shape[0], eps=eps, momentum=momentum)
     elif kind == "dropout":
-        layer = nn.Dropout(float(arg))
+        layer = Dropout(float(arg))
     elif kind == "activation":
         layer = activation(arg)
     elif kind == "minibatch_std":

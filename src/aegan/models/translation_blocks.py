@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from aegan.errors import ConfigError
+from aegan.models.blocks import Dropout
 
 NORMS: dict[str, Callable[[int], nn.Module]] = {
     "batch": nn.BatchNorm2d,
@@ -73,7 +74,7 @@ class UNetGenerator(nn.Module):
             if i > 0:
                 layers.append(norm_layer(norm, out))
                 if dropout and i >= depth - 3 and i < depth - 1:  # the inner decoder layers, as pix2pix's
-                    layers.append(nn.Dropout(dropout))
+                    layers.append(Dropout(dropout))
             self.up.append(nn.Sequential(*layers))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
