@@ -60,10 +60,9 @@ FLOORS = {
     # Géron's critic, 2 critic steps, RMSprop 5e-4: 216 / 0.027 / 10x / 8; the paper's (5 critic steps, RMSprop
     # 5e-5, batch 64) 478 / 0 / 1x / 3
     "wgan": {"ratio": 3, "recall": 0.2, "coverage": 10, "classes": 9},
-    # 3 fixture epochs are few steps for a fully connected generator: measured 415 / 0.001 / 2.9x / 5 (naive
-    # FID about 469); the seed's settings (batch 128, no average: 72 steps) 573, worse than the naive generator.
-    # No recall floor: 0.001 measured is within noise of 0, and a floor of 0 could not fail.
-    "mlp_gan": {"ratio": 1.05, "recall": None, "coverage": 2, "classes": 4},
+    # measured 82 / 0.19 / 36x / 10 with WGAN-GP's objective; the non-saturating default before it 415 / 0.001 /
+    # 2.9x / 5 (naive FID about 469), the seed's settings (batch 128, no average: 72 steps) 573
+    "mlp_gan": {"ratio": 3, "recall": 0.1, "coverage": 10, "classes": 9},
 }
 
 
@@ -80,7 +79,7 @@ def test_gan_beats_the_naive_generator_and_covers_the_classes_after_three_epochs
     print(model, {k: scores[k] for k in ("fid", "recall", "coverage", "classes_covered")}, "naive", naive["coverage"])
     assert real["fid"] < 10 and naive["fid"] > 300 and naive["classes_covered"] <= 2  # the yardstick separates them
     assert scores["fid"] < naive["fid"] / floor["ratio"], (scores, naive)
-    assert floor["recall"] is None or scores["recall"] >= floor["recall"], scores
+    assert scores["recall"] >= floor["recall"], scores
     assert scores["coverage"] > floor["coverage"] * naive["coverage"], scores
     assert scores["classes_covered"] >= floor["classes"], scores
 

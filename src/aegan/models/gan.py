@@ -1,4 +1,5 @@
-"""The GAN family: MLP GAN and DCGAN (non-saturating loss), WGAN (weight clipping) and WGAN-GP.
+"""The GAN family: DCGAN (non-saturating loss), WGAN (weight clipping), WGAN-GP and the MLP GAN (its
+networks fully connected; WGAN-GP's objective by default, the seed's non-saturating one a config line away).
 
 One module; the adversarial loss and the critic's constraint are pieces (models/adversarial.py) named
 by `model.loss`: nonsaturating, lsgan, hinge, wasserstein (weights clipped to [-c, c] after each step)
