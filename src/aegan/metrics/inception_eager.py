@@ -81,7 +81,6 @@ def _pool(module: torch.jit.ScriptModule, kind: type[nn.Module]) -> nn.Module:
 def eager(module: torch.jit.ScriptModule) -> nn.Module:
     """The eager equivalent of one scripted module of the FID Inception, recursively."""
     kind = module.original_name
-    children = lambda: [eager(child) for _, child in module.named_children()]  # noqa: E731
     if kind == "Conv2dLayer":
         return ConvBNReLU(module)
     if kind == "MaxPool2d":
@@ -89,12 +88,16 @@ def eager(module: torch.jit.ScriptModule) -> nn.Module:
     if kind == "AvgPool2d":
         return _pool(module, nn.AvgPool2d)
     if kind == "Sequential":
-        return nn.Sequential(*children())
+        return nn.Sequential(*_children(module))
     if kind in ("InceptionA", "InceptionB", "InceptionC", "InceptionD"):
-        return Branches(children())
+        return Branches(_children(module))
     if kind == "InceptionE":
         return InceptionE(module)
     raise not_the_fid_inception(kind)
+
+
+def _children(module: torch.jit.ScriptModule) -> list[nn.Module]:
+    return [eager(child) for _, child in module.named_children()]
 
 
 def not_the_fid_inception(kind: str) -> ConfigError:

@@ -33,11 +33,12 @@ def dropout(x: torch.Tensor, p: float) -> torch.Tensor:
 
     On CPU, torch's bernoulli_ draws one random number per element: it took 19 % of a DCGAN step on a
     2-core EPYC. Here each element's keep test reads 16 random bits of 64-bit words drawn in bulk (from
-    the same seeded generator), 4.8x faster; p is resolved to 1/65536. Other devices keep F.dropout.
+    the same seeded generator), 4.8x faster; p is resolved to 1/65536. Other devices, and compiled
+    graphs (whose own generated dropout kernels are fused), keep F.dropout.
     """
     if p <= 0.0:
         return x
-    if x.device.type != "cpu" or p >= 1.0:
+    if x.device.type != "cpu" or p >= 1.0 or torch.compiler.is_compiling():
         return F.dropout(x, p, training=True)
     n = x.numel()
     # the full signed range: random_() without bounds leaves each word's top bit 0 (a biased top lane)
