@@ -85,6 +85,41 @@ def test_steps_per_execution_changes_speed_not_results(root, fashion_prepared, t
     assert "val/loss" in records[1] or "val/d_loss" in records[1]
 
 
+@pytest.mark.parametrize("model", ["dense_ae", "wgan_gp"])
+def test_direct_optimiser_steps_count_and_train_as_lightnings_wrapper(root, fashion_prepared, model):
+    """Without step hooks the module steps its optimisers itself (models/base.py optimize); a callback with
+    on_before_optimizer_step puts Lightning's wrapper back. Both give the same weights and global_step."""
+    import lightning as L
+    from omegaconf import OmegaConf
+
+    from aegan.data.datamodule import PreparedDataModule
+    from aegan.models.registry import build_module
+
+    class Hooked(L.Callback):
+        calls = 0
+
+        def on_before_optimizer_step(self, trainer, module, optimizer) -> None:
+            Hooked.calls += 1
+
+    cfg = run_cfg(root, fashion_prepared, fashion_prepared, f"model={model}", "model.batch_size=64")
+    results = {}
+    for callbacks in ([], [Hooked()]):
+        L.seed_everything(cfg.seed, verbose=False)
+        data = PreparedDataModule(fashion_prepared / "prepared" / "fashion_mnist", batch_size=64, seed=cfg.seed)
+        module = build_module(OmegaConf.to_container(cfg.model, resolve=True), data.image_shape)
+        trainer = L.Trainer(
+            accelerator="cpu", max_epochs=1, limit_train_batches=5, limit_val_batches=0, logger=False,
+            enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, callbacks=callbacks,
+        )  # fmt: skip
+        trainer.fit(module, datamodule=data)
+        assert module._direct is not bool(callbacks)
+        results[bool(callbacks)] = (trainer.global_step, [p.detach().clone() for p in module.parameters()])
+    optimizers = 2 if model == "wgan_gp" else 1
+    assert results[False][0] == results[True][0] == 5 * optimizers == Hooked.calls
+    for direct, wrapped in zip(results[False][1], results[True][1], strict=True):
+        torch.testing.assert_close(direct, wrapped, rtol=0, atol=0)
+
+
 def test_gradient_clipping_bounds_the_updates(root, fashion_prepared, tmp_path):
     """trainer.gradient_clip_val under manual optimisation: clipped to 1e-9, Adam's steps shrink to ~lr * 1e-3."""
     import lightning as L
