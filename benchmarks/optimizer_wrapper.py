@@ -15,8 +15,7 @@ import argparse
 import statistics
 from pathlib import Path
 
-from aegan.bench import StepTimer, _cases, _fit_timed, bare_throughput
-from aegan.data.datamodule import PreparedDataModule
+from aegan.bench import StepTimer, _cases, aegan_throughput, bare_throughput
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,14 +25,6 @@ class HookedStepTimer(StepTimer):
 
     def on_before_optimizer_step(self, trainer, module, optimizer) -> None:
         pass
-
-
-def aegan_images_per_second(cfg, prepared, batch_size: int, steps: int, wrapped: bool, k: int = 16) -> float:
-    datamodule = PreparedDataModule(prepared, batch_size=batch_size, seed=cfg.seed, steps_per_execution=k)
-    warmup, chunks = 2, -(-steps // k)
-    timer = (HookedStepTimer if wrapped else StepTimer)(warmup)
-    _fit_timed(cfg, datamodule, batch_size, timer, max_epochs=1, limit_train_batches=warmup + chunks)
-    return timer.count * k * batch_size / (timer.end - timer.start)
 
 
 def main() -> None:
@@ -48,8 +39,8 @@ def main() -> None:
             passes: dict[str, list[float]] = {"bare": [], "wrapped": [], "direct": []}
             for _ in range(args.repeats):
                 passes["bare"].append(bare_throughput(cfg, prepared, batch_size, 32, args.steps))
-                passes["wrapped"].append(aegan_images_per_second(cfg, prepared, batch_size, args.steps, True))
-                passes["direct"].append(aegan_images_per_second(cfg, prepared, batch_size, args.steps, False))
+                for name, timer in (("wrapped", HookedStepTimer), ("direct", StepTimer)):
+                    passes[name].append(aegan_throughput(cfg, prepared, batch_size, 32, args.steps, 16, timer))
             print(f"{model} batch {batch_size}")
             for name, values in passes.items():
                 cells = " ".join(f"{v:8.0f}" for v in values)

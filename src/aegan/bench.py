@@ -76,13 +76,20 @@ def _fit_timed(
 
 
 def aegan_throughput(
-    cfg: DictConfig, prepared: Path, batch_size: int, warmup: int, steps: int, steps_per_execution: int = 1
+    cfg: DictConfig,
+    prepared: Path,
+    batch_size: int,
+    warmup: int,
+    steps: int,
+    steps_per_execution: int = 1,
+    timer_class: type[StepTimer] = StepTimer,
 ) -> float:
-    """Images/s through Lightning; warmup and steps count optimiser steps (rounded up to whole chunks)."""
+    """Images/s through Lightning; warmup and steps count optimiser steps (rounded up to whole chunks).
+    timer_class: a StepTimer subclass, e.g. one that hooks the optimiser step (benchmarks/optimizer_wrapper.py)."""
     k = steps_per_execution
     datamodule = PreparedDataModule(prepared, batch_size=batch_size, seed=cfg.seed, steps_per_execution=k)
     warmup, steps = -(-warmup // k), -(-steps // k)
-    timer = StepTimer(warmup)
+    timer = timer_class(warmup)
     _fit_timed(cfg, datamodule, batch_size, timer, max_epochs=1, limit_train_batches=warmup + steps)
     return timer.count * k * batch_size / (timer.end - timer.start)
 
