@@ -245,6 +245,37 @@ def test_generator_average_decay_is_checked(params):
         build_module({**OmegaConf.to_container(params.models["dcgan"]), "ema_decay": 1.5}, (1, 28, 28))
 
 
+def test_mode_seeking_term_charges_for_clumps_and_its_gradient_spreads_them(params):
+    """MSGAN's term: the codes' distance over the images' distance (Mao et al. 2019). A generator that gives two
+    codes the same image pays far more than one that keeps them apart, and a step down the term's gradient moves
+    the two images apart. The weight is checked; a weight of 0 leaves the generator's loss as it was."""
+    from aegan.errors import ConfigError
+    from aegan.models.gan import mode_seeking_penalty
+
+    z = torch.randn(8, 10)
+    apart = torch.rand(8, 1, 4, 4) * 2 - 1
+    clumped = apart[:4].repeat(2, 1, 1, 1) + 1e-3 * torch.randn(8, 1, 4, 4)
+    assert mode_seeking_penalty(z, clumped) > 50 * mode_seeking_penalty(z, apart)
+    images = clumped.clone().requires_grad_(True)
+    mode_seeking_penalty(z, images).backward()
+    moved = images.detach() - 1e-4 * images.grad
+    assert (moved[:4] - moved[4:]).abs().mean() > (clumped[:4] - clumped[4:]).abs().mean()
+
+    model = OmegaConf.to_container(params.models["mlp_gan"])
+    with pytest.raises(ConfigError, match="mode_seeking"):
+        build_module({**model, "mode_seeking": -1.0}, (1, 28, 28))
+    torch.manual_seed(0)
+    plain = build_module({**model, "mode_seeking": 0.0}, (1, 28, 28))
+    torch.manual_seed(1)
+    loss = plain.generator_step_loss(16)
+    torch.manual_seed(1)
+    assert torch.equal(loss, plain.generator_loss(plain.fake(16)))
+    seeking = build_module({**model, "mode_seeking": 10.0}, (1, 28, 28))
+    seeking.load_state_dict(plain.state_dict())
+    torch.manual_seed(1)
+    assert seeking.generator_step_loss(16) > loss
+
+
 def test_dropout_keeps_one_minus_p_in_every_bit_lane_and_is_seeded():
     from aegan.models.blocks import Dropout, dropout
 

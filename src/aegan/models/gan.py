@@ -10,6 +10,9 @@ optimisation: the Lightning 2 way for two optimisers (no optimizer_idx).
 `model.ema_decay` keeps an exponential moving average of the generator's weights (Yazici et al. 2019,
 "The Unusual Effectiveness of Averaging in GAN Training"; as StyleGAN and BigGAN sample): training
 uses the live generator, everything that samples (previews, evaluation, exported models) the average.
+
+`model.mode_seeking` adds MSGAN's term (Mao et al. 2019) to the generator's loss: it pays for pairs of
+codes that give nearly the same image, against the tight clumps a fully connected generator makes.
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ class GANModule(GenerativeModule):
         self.n_critic = int(model.get("n_critic", 1))
         if self.n_critic < 1:
             raise ConfigError(f"model.n_critic must be >= 1, got {self.n_critic}")
+        self.mode_seeking = float(model.get("mode_seeking", 0.0))
+        if self.mode_seeking < 0:
+            raise ConfigError(f"model.mode_seeking must be >= 0, got {self.mode_seeking}")
         self.generator = build_decoder(model["generator"], self.latent_dim, image_shape)
         self.critic = build_encoder(model["critic"], image_shape, 1)
         self.ema_decay = model.get("ema_decay")
@@ -103,6 +109,15 @@ class GANModule(GenerativeModule):
     def generator_loss(self, fake: torch.Tensor) -> torch.Tensor:
         return self.adversarial.loss.generator(self.critic(fake))
 
+    def generator_step_loss(self, n: int) -> torch.Tensor:
+        """The generator's objective on n fresh images of the live generator, with the mode-seeking term."""
+        z = self.noise(n)
+        fake = torch.tanh(self.generator(z))
+        loss = self.generator_loss(fake)
+        if self.mode_seeking:
+            loss = loss + self.mode_seeking * mode_seeking_penalty(z, fake)
+        return loss
+
     def clip_critic(self) -> None:
         self.adversarial.constrain(self.critic)
 
@@ -126,7 +141,7 @@ class GANModule(GenerativeModule):
         self.clip_critic()
         if (index + 1) % self.n_critic == 0:
             self.critic.requires_grad_(False)  # as a careful hand-written loop does: no critic weight grads here
-            g_loss = self.generator_loss(self.fake(len(x)))
+            g_loss = self.generator_step_loss(len(x))
             opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             opt_g.step()
@@ -149,7 +164,7 @@ class GANModule(GenerativeModule):
 
         if (index + 1) % self.n_critic == 0:
             self.toggle_optimizer(opt_g)
-            g_loss = self.generator_loss(self.fake(len(real)))
+            g_loss = self.generator_step_loss(len(real))
             self.optimize(opt_g, g_loss)
             self.untoggle_optimizer(opt_g)
             if self.generator_average is not None:
@@ -169,3 +184,12 @@ class GANModule(GenerativeModule):
         gen = build_optimizer(self.cfg["generator_optimizer"], self.generator.parameters())
         critic = build_optimizer(self.cfg["critic_optimizer"], self.critic.parameters())
         return [gen, critic]
+
+
+def mode_seeking_penalty(z: torch.Tensor, images: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Mao et al. 2019 (MSGAN): 1 / (mean |G(z1) - G(z2)| / mean |z1 - z2|) over the two halves of a batch, so
+    that distinct codes give distinct images rather than a few tight clumps."""
+    (z1, z2), (x1, x2) = z.chunk(2), images.chunk(2)
+    n = min(len(z1), len(z2))
+    ratio = (x1[:n] - x2[:n]).abs().float().mean() / (z1[:n] - z2[:n]).abs().mean()
+    return 1.0 / (ratio + eps)
