@@ -64,6 +64,8 @@ class DomainClassifier(L.LightningModule):
             x = torch.cat([torch.rot90(x, k, dims=(2, 3)) for k in range(4)])
         else:
             x, y = batch["image"], batch["attributes" if self.multilabel else "label"]
+        if self.cfg.get("channels_last", False):
+            x = x.contiguous(memory_format=torch.channels_last)
         logits = self(x)
         if self.multilabel:
             target = (y > 0).float()
@@ -119,6 +121,8 @@ def train_classifier(
     L.seed_everything(seed, workers=True, verbose=False)
     datamodule = PreparedDataModule(prepared, batch_size=int(cfg["batch_size"]), seed=seed)
     module = DomainClassifier(cfg, datamodule.image_shape, **_targets(datamodule))
+    if cfg.get("channels_last", False):
+        module = module.to(memory_format=torch.channels_last)
     trainer = L.Trainer(
         accelerator=trainer_cfg.accelerator,
         devices=trainer_cfg.devices,
