@@ -248,10 +248,12 @@ def test_generator_average_decay_is_checked(params):
 def test_mode_seeking_term_charges_for_clumps_and_its_gradient_spreads_them(params):
     """MSGAN's term: the codes' distance over the images' distance (Mao et al. 2019). A generator that gives two
     codes the same image pays far more than one that keeps them apart, and a step down the term's gradient moves
-    the two images apart. The weight is checked; a weight of 0 leaves the generator's loss as it was."""
+    the two images apart; compared after pooling, pixel noise does not count as apart. The weight and the pool
+    are checked; a weight of 0 leaves the generator's loss as it was."""
     from aegan.errors import ConfigError
     from aegan.models.gan import mode_seeking_penalty
 
+    torch.manual_seed(0)
     z = torch.randn(8, 10)
     apart = torch.rand(8, 1, 4, 4) * 2 - 1
     clumped = apart[:4].repeat(2, 1, 1, 1) + 1e-3 * torch.randn(8, 1, 4, 4)
@@ -260,10 +262,16 @@ def test_mode_seeking_term_charges_for_clumps_and_its_gradient_spreads_them(para
     mode_seeking_penalty(z, images).backward()
     moved = images.detach() - 1e-4 * images.grad
     assert (moved[:4] - moved[4:]).abs().mean() > (clumped[:4] - clumped[4:]).abs().mean()
+    # Copies that differ only by pixel noise are apart in pixels and still a clump after pooling.
+    shapes = torch.linspace(-0.9, 0.9, 8)[torch.randperm(8)].view(8, 1, 1, 1).expand(8, 1, 8, 8)
+    speckled = shapes[:4].repeat(2, 1, 1, 1) + 0.5 * torch.randn(8, 1, 8, 8)
+    assert mode_seeking_penalty(z, speckled) < 2 * mode_seeking_penalty(z, shapes)
+    assert mode_seeking_penalty(z, speckled, pool=4) > 2 * mode_seeking_penalty(z, shapes, pool=4)
 
     model = OmegaConf.to_container(params.models["mlp_gan"])
-    with pytest.raises(ConfigError, match="mode_seeking"):
-        build_module({**model, "mode_seeking": -1.0}, (1, 28, 28))
+    for key, bad in (("mode_seeking", -1.0), ("mode_seeking_pool", 0)):
+        with pytest.raises(ConfigError, match=key):
+            build_module({**model, key: bad}, (1, 28, 28))
     torch.manual_seed(0)
     plain = build_module({**model, "mode_seeking": 0.0}, (1, 28, 28))
     torch.manual_seed(1)

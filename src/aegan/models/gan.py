@@ -12,7 +12,8 @@ optimisation: the Lightning 2 way for two optimisers (no optimizer_idx).
 uses the live generator, everything that samples (previews, evaluation, exported models) the average.
 
 `model.mode_seeking` adds MSGAN's term (Mao et al. 2019) to the generator's loss: it pays for pairs of
-codes that give nearly the same image, against the tight clumps a fully connected generator makes.
+codes that give nearly the same image (compared at `model.mode_seeking_pool` x pool average pooling),
+against the tight clumps a fully connected generator makes.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import copy
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from aegan.errors import ConfigError
 from aegan.models.adversarial import build_adversarial
@@ -44,6 +46,9 @@ class GANModule(GenerativeModule):
         if self.n_critic < 1:
             raise ConfigError(f"model.n_critic must be >= 1, got {self.n_critic}")
         self.mode_seeking = float(model.get("mode_seeking", 0.0))
+        self.mode_seeking_pool = int(model.get("mode_seeking_pool", 1))
+        if self.mode_seeking_pool < 1:
+            raise ConfigError(f"model.mode_seeking_pool must be >= 1, got {self.mode_seeking_pool}")
         if self.mode_seeking < 0:
             raise ConfigError(f"model.mode_seeking must be >= 0, got {self.mode_seeking}")
         self.generator = build_decoder(model["generator"], self.latent_dim, image_shape)
@@ -115,7 +120,7 @@ class GANModule(GenerativeModule):
         fake = torch.tanh(self.generator(z))
         loss = self.generator_loss(fake)
         if self.mode_seeking:
-            loss = loss + self.mode_seeking * mode_seeking_penalty(z, fake)
+            loss = loss + self.mode_seeking * mode_seeking_penalty(z, fake, self.mode_seeking_pool)
         return loss
 
     def clip_critic(self) -> None:
@@ -186,9 +191,12 @@ class GANModule(GenerativeModule):
         return [gen, critic]
 
 
-def mode_seeking_penalty(z: torch.Tensor, images: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+def mode_seeking_penalty(z: torch.Tensor, images: torch.Tensor, pool: int = 1, eps: float = 1e-5) -> torch.Tensor:
     """Mao et al. 2019 (MSGAN): 1 / (mean |G(z1) - G(z2)| / mean |z1 - z2|) over the two halves of a batch, so
-    that distinct codes give distinct images rather than a few tight clumps."""
+    that distinct codes give distinct images rather than a few tight clumps. The images are compared after
+    `pool` x `pool` average pooling: in pixels, independent per-pixel noise is the cheapest way to differ."""
+    if pool > 1:
+        images = F.avg_pool2d(images, pool)
     (z1, z2), (x1, x2) = z.chunk(2), images.chunk(2)
     n = min(len(z1), len(z2))
     ratio = (x1[:n] - x2[:n]).abs().float().mean() / (z1[:n] - z2[:n]).abs().mean()
