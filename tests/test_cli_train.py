@@ -97,7 +97,7 @@ def test_multirun_members_are_named_child_runs_of_one_sweep_run(root, fashion_pr
 
 def test_an_optuna_search_in_sqlite_resumes_after_it_is_killed(root, fashion_prepared, tmp_path):
     """An Optuna search minimising val/loss, killed after its first finished trial: the same command again
-    completes the study's n_trials, keeping the finished trial."""
+    completes the study's n_trials, keeping the finished trials."""
     import optuna
 
     storage = f"sqlite:///{tmp_path / 'study.db'}"
@@ -115,15 +115,16 @@ def test_an_optuna_search_in_sqlite_resumes_after_it_is_killed(root, fashion_pre
     while not trials():
         assert first.poll() is None, first.stderr.read().decode()[-3000:]
         assert time.time() < deadline, "no trial finished within 300 s"
-        time.sleep(0.5)
+        time.sleep(0.1)
     first.kill()
     first.wait()
-    [kept] = trials()
+    kept = trials()  # a fast machine may finish a second trial before the kill lands
+    assert 1 <= len(kept) < 3, [t.number for t in kept]
 
     aegan_train(root, fashion_prepared, tmp_path, *search, f"hydra.sweep.dir={tmp_path / 'second'}")
     done = trials()
     assert len(done) == 3 and not trials(optuna.trial.TrialState.RUNNING)
-    assert (kept.number, kept.params, kept.value) == (done[0].number, done[0].params, done[0].value)
+    assert [(t.number, t.params, t.value) for t in kept] == [(t.number, t.params, t.value) for t in done[: len(kept)]]
     results = yaml.safe_load((tmp_path / "second" / "optimization_results.yaml").read_text())
     assert results["best_value"] == pytest.approx(min(t.value for t in done))
     assert set(results["best_params"]) == {"model.optimizer.lr", "model.latent_dim"}
