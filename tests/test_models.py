@@ -284,6 +284,32 @@ def test_mode_seeking_term_charges_for_clumps_and_its_gradient_spreads_them(para
     assert seeking.generator_step_loss(16) > loss
 
 
+def test_the_all_pairs_mode_seeking_term_charges_every_near_copy(params):
+    """`mode_seeking_pairs: all` averages each pair's own ratio over every pair of the batch: one pair of
+    near-copies anywhere in it costs far more than a batch without one, where MSGAN's two-halves form (one ratio
+    of batch means, pairs i and i + n/2 only) does not see a copy inside one half at all. Its gradient moves the
+    copies apart; an unknown form is refused."""
+    from aegan.errors import ConfigError
+    from aegan.models.gan import mode_seeking_penalty
+
+    torch.manual_seed(0)
+    z = torch.randn(8, 10)
+    apart = torch.rand(8, 1, 4, 4) * 2 - 1
+    one_copy = apart.clone()
+    one_copy[1] = apart[0] + 1e-3 * torch.randn(1, 4, 4)  # both in the first half
+    assert mode_seeking_penalty(z, one_copy, pairs="all") > 10 * mode_seeking_penalty(z, apart, pairs="all")
+    halves = mode_seeking_penalty(z, one_copy) / mode_seeking_penalty(z, apart)
+    assert 0.9 < halves < 1.1
+    images = one_copy.clone().requires_grad_(True)
+    mode_seeking_penalty(z, images, pairs="all").backward()
+    moved = images.detach() - 1e-5 * images.grad
+    assert (moved[0] - moved[1]).abs().mean() > (one_copy[0] - one_copy[1]).abs().mean()
+
+    model = OmegaConf.to_container(params.models["mlp_gan"])
+    with pytest.raises(ConfigError, match="mode_seeking_pairs"):
+        build_module({**model, "mode_seeking_pairs": "some"}, (1, 28, 28))
+
+
 def test_dropout_keeps_one_minus_p_in_every_bit_lane_and_is_seeded():
     from aegan.models.blocks import Dropout, dropout
 

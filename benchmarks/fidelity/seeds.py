@@ -323,8 +323,125 @@ def train_gan(name, train, epochs, n_samples):
     return {"samples": samples}, seconds, batch
 
 
+# ---------------------------------------------------------------- GANs at 64x64 (004: Foster, chapter 4)
+def _foster_generator(z_dim: int, channels: int):
+    """Foster's generator: z -> ConvT 512 4x4 valid -> 256 -> 128 -> 64 -> C, 4x4 stride 2, no biases, batch norm
+    (momentum 0.9) + LeakyReLU(0.2), tanh."""
+    x = inputs = layers.Input((z_dim,))
+    x = layers.Reshape((1, 1, z_dim))(x)
+    x = layers.Conv2DTranspose(512, kernel_size=4, strides=1, padding="valid", use_bias=False)(x)
+    for filters in (256, 128, 64, None):
+        x = layers.BatchNormalization(momentum=0.9)(x)
+        x = layers.LeakyReLU(0.2)(x)
+        if filters is None:
+            break
+        x = layers.Conv2DTranspose(filters, kernel_size=4, strides=2, padding="same", use_bias=False)(x)
+    x = layers.Conv2DTranspose(channels, kernel_size=4, strides=2, padding="same", use_bias=False)(x)
+    return keras.Model(inputs, layers.Activation("tanh")(x))
+
+
+def dcgan_64(channels: int):
+    """Foster, Generative Deep Learning 2nd ed., 04_gan/01_dcgan (LEGO bricks): D Conv 64-128-256-512 4x4 stride 2,
+    no biases, batch norm (momentum 0.9) from the second, LeakyReLU(0.2), dropout 0.3, Conv 1 4x4 valid sigmoid;
+    z 100, Adam(2e-4, 0.5, 0.999) for both, batch 128."""
+    x = inputs = layers.Input((64, 64, channels))
+    for filters in (64, 128, 256, 512):
+        x = layers.Conv2D(filters, kernel_size=4, strides=2, padding="same", use_bias=False)(x)
+        if filters > 64:
+            x = layers.BatchNormalization(momentum=0.9)(x)
+        x = layers.LeakyReLU(0.2)(x)
+        x = layers.Dropout(0.3)(x)
+    x = layers.Conv2D(1, kernel_size=4, strides=1, padding="valid", use_bias=False, activation="sigmoid")(x)
+    discriminator = keras.Model(inputs, layers.Flatten()(x))
+    return _foster_generator(100, channels), discriminator, 100, 128
+
+
+def wgan_gp_64(channels: int):
+    """Foster, 04_gan/02_wgan_gp (CelebA faces): the DCGAN generator, critic Conv 64-128-256-512 4x4 stride 2 with
+    LeakyReLU(0.2), dropout 0.3 after the second to fourth, Conv 1 4x4 valid, linear; z 128, batch 512."""
+    x = inputs = layers.Input((64, 64, channels))
+    for filters in (64, 128, 256, 512):
+        x = layers.Conv2D(filters, kernel_size=4, strides=2, padding="same")(x)
+        x = layers.LeakyReLU(0.2)(x)
+        if filters > 64:
+            x = layers.Dropout(0.3)(x)
+    x = layers.Conv2D(1, kernel_size=4, strides=1, padding="valid")(x)
+    critic = keras.Model(inputs, layers.Flatten()(x))
+    return _foster_generator(128, channels), critic, 128, 512
+
+
+def train_foster(name, train, epochs, n_samples):
+    """Foster's train_step, as his two Keras models write it.
+
+    DCGAN: one forward pass, both networks stepped from it; the BCE targets noisy (real 1 + 0.1 U, fake
+    -0.1 U; the generator's target 1). WGAN-GP: 3 critic steps on the same real batch (Wasserstein loss +
+    10 x the gradient penalty on random interpolates), then one generator step. Adam(2e-4, 0.5, 0.999).
+    """
+    generator, critic, z_dim, batch = GANS_64[name](train.shape[-1])
+    g_opt = keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.999)
+    d_opt = keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.999)
+    bce = keras.losses.BinaryCrossentropy()
+
+    def apply(optimizer, gradients, network):
+        optimizer.apply_gradients(zip(gradients, network.trainable_variables, strict=True))
+
+    @tf.function
+    def dcgan_step(real):
+        z = tf.random.normal(shape=(tf.shape(real)[0], z_dim))
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            fake = generator(z, training=True)
+            real_pred, fake_pred = critic(real, training=True), critic(fake, training=True)
+            real_noisy = tf.ones_like(real_pred) + 0.1 * tf.random.uniform(tf.shape(real_pred))
+            fake_noisy = tf.zeros_like(fake_pred) - 0.1 * tf.random.uniform(tf.shape(fake_pred))
+            d_loss = (bce(real_noisy, real_pred) + bce(fake_noisy, fake_pred)) / 2.0
+            g_loss = bce(tf.ones_like(real_pred), fake_pred)
+        apply(d_opt, d_tape.gradient(d_loss, critic.trainable_variables), critic)
+        apply(g_opt, g_tape.gradient(g_loss, generator.trainable_variables), generator)
+        return d_loss, g_loss
+
+    def penalty(real, fake):
+        alpha = tf.random.normal([tf.shape(real)[0], 1, 1, 1], 0.0, 1.0)  # as Foster writes it: normal, not U(0, 1)
+        interpolated = real + alpha * (fake - real)
+        with tf.GradientTape() as tape:
+            tape.watch(interpolated)
+            pred = critic(interpolated, training=True)
+        grads = tape.gradient(pred, [interpolated])[0]
+        norm = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]))
+        return tf.reduce_mean((norm - 1.0) ** 2)
+
+    @tf.function
+    def wgan_gp_step(real):
+        n = tf.shape(real)[0]
+        for _ in range(3):
+            z = tf.random.normal(shape=(n, z_dim))
+            with tf.GradientTape() as tape:
+                fake = generator(z, training=True)
+                fake_pred, real_pred = critic(fake, training=True), critic(real, training=True)
+                d_loss = tf.reduce_mean(fake_pred) - tf.reduce_mean(real_pred) + 10.0 * penalty(real, fake)
+            apply(d_opt, tape.gradient(d_loss, critic.trainable_variables), critic)
+        z = tf.random.normal(shape=(n, z_dim))
+        with tf.GradientTape() as tape:
+            g_loss = -tf.reduce_mean(critic(generator(z, training=True), training=True))
+        apply(g_opt, tape.gradient(g_loss, generator.trainable_variables), generator)
+        return d_loss, g_loss
+
+    step = dcgan_step if name == "dcgan_64" else wgan_gp_step
+    dataset = tf.data.Dataset.from_tensor_slices(train).shuffle(1000).batch(batch).prefetch(1)
+    start = time.perf_counter()
+    for epoch in range(epochs):
+        for real in dataset:
+            d_loss, g_loss = step(real)
+        took = time.perf_counter() - start
+        print(f"epoch {epoch + 1}/{epochs}: {took:.0f} s, d {float(d_loss):.3f} g {float(g_loss):.3f}", flush=True)
+    seconds = time.perf_counter() - start
+    z = np.random.normal(size=(n_samples, z_dim)).astype("float32")
+    samples = generator.predict(z, batch_size=500, verbose=0)
+    return {"samples": samples}, seconds, batch
+
+
 GANS = {"dcgan": dcgan, "mlp_gan": mlp_gan}
-MODELS = sorted([*AUTOENCODERS, *VAES, *GANS])
+GANS_64 = {"dcgan_64": dcgan_64, "wgan_gp_64": wgan_gp_64}
+MODELS = sorted([*AUTOENCODERS, *VAES, *GANS, *GANS_64])
 
 
 def main() -> None:
@@ -339,7 +456,9 @@ def main() -> None:
     keras.utils.set_random_seed(args.seed)
     data = Path(args.data)
     train = np.load(data / "train.npy")
-    if args.model in GANS:
+    if args.model in GANS_64:
+        arrays, seconds, batch = train_foster(args.model, train, args.epochs, args.samples)
+    elif args.model in GANS:
         arrays, seconds, batch = train_gan(args.model, train, args.epochs, args.samples)
     elif args.model in VAES:
         arrays, seconds, batch = train_vae(args.model, train, np.load(data / "test.npy"), args.epochs, args.samples)

@@ -13,7 +13,8 @@ uses the live generator, everything that samples (previews, evaluation, exported
 
 `model.mode_seeking` adds MSGAN's term (Mao et al. 2019) to the generator's loss: it pays for pairs of
 codes that give nearly the same image (compared at `model.mode_seeking_pool` x pool average pooling),
-against the tight clumps a fully connected generator makes.
+against the tight clumps a fully connected generator makes; `model.mode_seeking_pairs` says over which
+pairs (MSGAN's two halves of the batch, or every pair, each near-copy charged on its own).
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ class GANModule(GenerativeModule):
             raise ConfigError(f"model.n_critic must be >= 1, got {self.n_critic}")
         self.mode_seeking = float(model.get("mode_seeking", 0.0))
         self.mode_seeking_pool = int(model.get("mode_seeking_pool", 1))
+        self.mode_seeking_pairs = str(model.get("mode_seeking_pairs", "halves"))
+        if self.mode_seeking_pairs not in ("halves", "all"):
+            raise ConfigError(f"model.mode_seeking_pairs must be 'halves' or 'all', got {self.mode_seeking_pairs!r}")
         if self.mode_seeking_pool < 1:
             raise ConfigError(f"model.mode_seeking_pool must be >= 1, got {self.mode_seeking_pool}")
         if self.mode_seeking < 0:
@@ -120,7 +124,9 @@ class GANModule(GenerativeModule):
         fake = torch.tanh(self.generator(z))
         loss = self.generator_loss(fake)
         if self.mode_seeking:
-            loss = loss + self.mode_seeking * mode_seeking_penalty(z, fake, self.mode_seeking_pool)
+            loss = loss + self.mode_seeking * mode_seeking_penalty(
+                z, fake, self.mode_seeking_pool, self.mode_seeking_pairs
+            )
         return loss
 
     def clip_critic(self) -> None:
@@ -191,12 +197,24 @@ class GANModule(GenerativeModule):
         return [gen, critic]
 
 
-def mode_seeking_penalty(z: torch.Tensor, images: torch.Tensor, pool: int = 1, eps: float = 1e-5) -> torch.Tensor:
+def mode_seeking_penalty(
+    z: torch.Tensor, images: torch.Tensor, pool: int = 1, pairs: str = "halves", eps: float = 1e-5
+) -> torch.Tensor:
     """Mao et al. 2019 (MSGAN): 1 / (mean |G(z1) - G(z2)| / mean |z1 - z2|) over the two halves of a batch, so
     that distinct codes give distinct images rather than a few tight clumps. The images are compared after
-    `pool` x `pool` average pooling: in pixels, independent per-pixel noise is the cheapest way to differ."""
+    `pool` x `pool` average pooling: in pixels, independent per-pixel noise is the cheapest way to differ.
+
+    pairs="all": the mean over every pair i != j of |z_i - z_j| / |G(z_i) - G(z_j)| (mean absolute
+    differences): a ratio per pair rather than one of batch means, so each near-copy in the batch costs on
+    its own, wherever it is, instead of being averaged away by the pairs that are apart."""
     if pool > 1:
         images = F.avg_pool2d(images, pool)
+    if pairs == "all":
+        x, codes = images.flatten(1).float(), z.flatten(1).float()
+        dx = torch.cdist(x, x, p=1) / x.shape[1]
+        dz = torch.cdist(codes, codes, p=1) / codes.shape[1]
+        off_diagonal = ~torch.eye(len(x), dtype=torch.bool, device=x.device)
+        return (dz[off_diagonal] / (dx[off_diagonal] + eps)).mean()
     (z1, z2), (x1, x2) = z.chunk(2), images.chunk(2)
     n = min(len(z1), len(z2))
     ratio = (x1[:n] - x2[:n]).abs().float().mean() / (z1[:n] - z2[:n]).abs().mean()
