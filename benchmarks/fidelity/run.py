@@ -28,9 +28,10 @@ ROOT = HERE.parents[1]
 GENERATORS = ("dcgan", "mlp_gan")
 ENCODERS = ("dense_ae", "stacked_ae", "conv_ae", "denoising_ae", "vae", "conv_vae")
 # Foster's 64x64 GANs (seed 004; LEGO bricks and CelebA, neither offline): trained on Fashion-MNIST stretched to
-# 64x64 (`--train-limit`: the first N training images, both sides; an epoch at 64x64 is minutes per thousand
-# images on 2 cores), scored after antialiased resizing back to 28x28 against the test images taken the same way
-# round. The aegan side: its networks at 64 with the seed's settings (the configs' comments name them).
+# 64x64 (`--train-limit N`: N training images, drawn as `limits.train` draws them, both sides; an epoch at 64x64
+# takes minutes per thousand images on 2 cores), scored after antialiased resizing back to 28x28 against the test
+# images taken the same way round. The aegan side: its networks at 64 with the seed's settings (the configs'
+# comments name them).
 # (Hydra merges a dict into a dict: the optimiser is replaced by deleting it first.)
 ADAM_FOSTER = [
     f"{prefix}model.{key}_optimizer{value}"
@@ -77,8 +78,8 @@ def run_seed(
 
 
 def at_64(out: Path, train_limit: int | None) -> list[str]:
-    """Fashion-MNIST prepared at 64x64 under out (the first `train_limit` training images, as `limits.train`
-    takes them), once; the overrides that train on it."""
+    """Fashion-MNIST prepared at 64x64 under out (`train_limit` training images, drawn as `limits.train` draws
+    them), once; the overrides that train on it."""
     from aegan.config import compose
     from aegan.data.prepare import prepare_dataset
 
@@ -186,9 +187,10 @@ def main() -> None:
     for model in args.models:
         overrides, data, test = args.overrides, export(prepared, out / "data"), None
         if model in AT_64:
-            overrides = [*at_64(out / "prepared_64", args.train_limit), *args.overrides]
-            data = export(out / "prepared_64" / "fashion_mnist", out / "data_64")
-            test = torch.load(out / "prepared_64" / "fashion_mnist" / "test.pt", weights_only=True)
+            at = f"64_{args.train_limit or 'all'}"
+            overrides = [*at_64(out / f"prepared_{at}", args.train_limit), *args.overrides]
+            data = export(out / f"prepared_{at}" / "fashion_mnist", out / f"data_{at}")
+            test = torch.load(out / f"prepared_{at}" / "fashion_mnist" / "test.pt", weights_only=True)
             test["images"] = to_28(test["images"])
         test = test or torch.load(prepared / "test.pt", weights_only=True)
         sides = []
