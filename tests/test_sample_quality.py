@@ -61,10 +61,10 @@ FLOORS = {
     # 5e-5, batch 64) 478 / 0 / 1x / 3
     "wgan": {"ratio": 3, "recall": 0.2, "coverage": 10, "classes": 9},
     # measured 50 / 0.56 / 32x / 10 with the mode-seeking term over all pairs of 4x4-pooled images (bf16,
-    # AVX512-BF16); over MSGAN's batch halves 54 / 0.14 / 34x / 10 (float32 55 / 0.18 / 35x / 10), in pixels 104 /
-    # 0.20 / 20x / 10, without it 103 / 0.082 / 31x / 9 (82 / 0.19 / 36x / 10 in float32 on an AVX2 machine); the
-    # non-saturating default before WGAN-GP's objective 415 / 0.001 / 2.9x / 5 (naive FID about 469), the seed's
-    # settings (batch 128, no average: 72 steps) 573
+    # AVX512-BF16; float32 61 / 0.53 / 32x / 10); over MSGAN's batch halves 54 / 0.14 / 34x / 10 (float32 55 /
+    # 0.18 / 35x / 10), in pixels 104 / 0.20 / 20x / 10, without it 103 / 0.082 / 31x / 9 (82 / 0.19 / 36x / 10 in
+    # float32 on an AVX2 machine); the non-saturating default before WGAN-GP's objective 415 / 0.001 / 2.9x / 5
+    # (naive FID about 469), the seed's settings (batch 128, no average: 72 steps) 573
     "mlp_gan": {"ratio": 5, "recall": 0.3, "coverage": 20, "classes": 9},
 }
 
