@@ -185,14 +185,15 @@ def main() -> None:
             sys.exit(f"fidelity: {path} is missing: run `dvc repro classifier@fashion_mnist` first")
     rows = []
     for model in args.models:
-        overrides, data, test = args.overrides, export(prepared, out / "data"), None
+        overrides, model_prepared, data_dir = args.overrides, prepared, out / "data"
         if model in AT_64:
             at = f"64_{args.train_limit or 'all'}"
             overrides = [*at_64(out / f"prepared_{at}", args.train_limit), *args.overrides]
-            data = export(out / f"prepared_{at}" / "fashion_mnist", out / f"data_{at}")
-            test = torch.load(out / f"prepared_{at}" / "fashion_mnist" / "test.pt", weights_only=True)
+            model_prepared, data_dir = out / f"prepared_{at}" / "fashion_mnist", out / f"data_{at}"
+        data = export(model_prepared, data_dir)
+        test = torch.load(model_prepared / "test.pt", weights_only=True)
+        if model in AT_64:
             test["images"] = to_28(test["images"])
-        test = test or torch.load(prepared / "test.pt", weights_only=True)
         sides = []
         if args.aegan_only:
             pass  # the aegan side below only

@@ -311,6 +311,11 @@ def train_gan(name, train, epochs, n_samples):
         return d_loss, g_loss
 
     dataset = tf.data.Dataset.from_tensor_slices(train).shuffle(1000).batch(batch, drop_remainder=True).prefetch(1)
+    return *_fit_and_sample(step, dataset, epochs, generator, codings, n_samples), batch
+
+
+def _fit_and_sample(step, dataset, epochs, generator, codings, n_samples):
+    """The GAN seeds' epochs of `step` over `dataset`, timed; then n_samples images from the prior."""
     start = time.perf_counter()
     for epoch in range(epochs):
         for real in dataset:
@@ -319,8 +324,7 @@ def train_gan(name, train, epochs, n_samples):
         print(f"epoch {epoch + 1}/{epochs}: {took:.0f} s, d {float(d_loss):.3f} g {float(g_loss):.3f}", flush=True)
     seconds = time.perf_counter() - start
     z = np.random.normal(size=(n_samples, codings)).astype("float32")
-    samples = generator.predict(z, batch_size=500, verbose=0)
-    return {"samples": samples}, seconds, batch
+    return {"samples": generator.predict(z, batch_size=500, verbose=0)}, seconds
 
 
 # ---------------------------------------------------------------- GANs at 64x64 (004: Foster, chapter 4)
@@ -427,16 +431,7 @@ def train_foster(name, train, epochs, n_samples):
 
     step = dcgan_step if name == "dcgan_64" else wgan_gp_step
     dataset = tf.data.Dataset.from_tensor_slices(train).shuffle(1000).batch(batch).prefetch(1)
-    start = time.perf_counter()
-    for epoch in range(epochs):
-        for real in dataset:
-            d_loss, g_loss = step(real)
-        took = time.perf_counter() - start
-        print(f"epoch {epoch + 1}/{epochs}: {took:.0f} s, d {float(d_loss):.3f} g {float(g_loss):.3f}", flush=True)
-    seconds = time.perf_counter() - start
-    z = np.random.normal(size=(n_samples, z_dim)).astype("float32")
-    samples = generator.predict(z, batch_size=500, verbose=0)
-    return {"samples": samples}, seconds, batch
+    return *_fit_and_sample(step, dataset, epochs, generator, z_dim, n_samples), batch
 
 
 GANS = {"dcgan": dcgan, "mlp_gan": mlp_gan}
